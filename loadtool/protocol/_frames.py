@@ -1,0 +1,230 @@
+"""One frozen attrs class per frame type of protocol v1 (docs/protocol.md §4-§7).
+
+Frames validate themselves on construction, as h11's events do, so a frame that exists
+is a frame that is legal on the wire. Client frames are what a client may send; server
+frames what the server sends. `message` and `history` exist in both directions with
+different fields, hence two classes each (`SendMessage`/`Message`,
+`HistoryRequest`/`HistoryPage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import attrs
+
+from . import _fields as f
+from ._errors import ErrorCode
+
+MAX_HISTORY_LIMIT = 1000  # messages per history page, protocol-wide ceiling
+
+
+def _frozen_dict(value: Mapping[str, int]) -> dict[str, int]:
+    return dict(value)
+
+
+def _messages_tuple(value: Any) -> tuple[Message, ...]:
+    return tuple(value)
+
+
+# --- client -> server -----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SendMessage:
+    """A chat message from a client; the seed's ChatMessage with `type` optional."""
+
+    TYPE: ClassVar[str] = "message"
+    id: str = attrs.field(validator=f.message_id)
+    room: str = attrs.field(validator=f.room_name)
+    text: str = attrs.field(validator=f.text)
+    sent_at: str | None = attrs.field(
+        default=None, validator=f.optional(f.utc_timestamp), metadata=f.wire("sentAt")
+    )
+    # Read from seed-dialect frames, never trusted: the server uses the token's `sub`.
+    sender_id: str | None = attrs.field(
+        default=None, validator=f.optional(f.text), metadata=f.wire("senderId")
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Join:
+    """Join a room the token grants; `since` asks for the messages after that seq."""
+
+    TYPE: ClassVar[str] = "join"
+    room: str = attrs.field(validator=f.room_name)
+    since: int | None = attrs.field(default=None, validator=f.optional(f.seq))
+
+
+@attrs.frozen(kw_only=True)
+class Leave:
+    TYPE: ClassVar[str] = "leave"
+    room: str = attrs.field(validator=f.room_name)
+
+
+@attrs.frozen(kw_only=True)
+class HistoryRequest:
+    """One page of stored messages: the newest, or those `before`/`after` a seq."""
+
+    TYPE: ClassVar[str] = "history"
+    room: str = attrs.field(validator=f.room_name)
+    before: int | None = attrs.field(default=None, validator=f.optional(f.seq))
+    after: int | None = attrs.field(default=None, validator=f.optional(f.seq))
+    limit: int | None = attrs.field(
+        default=None, validator=f.optional(f.positive_int(MAX_HISTORY_LIMIT))
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.before is not None and self.after is not None:
+            from ._errors import ProtocolError
+
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, "give at most one of 'before' and 'after'", room=self.room
+            )
+
+
+@attrs.frozen(kw_only=True)
+class Ping:
+    """Application heartbeat; answered by `pong` to the sender only."""
+
+    TYPE: ClassVar[str] = "ping"
+    ts: str | int | float | None = attrs.field(default=None, validator=f.ping_token)
+
+
+@attrs.frozen(kw_only=True)
+class Typing:
+    TYPE: ClassVar[str] = "typing"
+    room: str = attrs.field(validator=f.room_name)
+    typing: bool = attrs.field(default=True, validator=f.boolean)
+
+
+ClientFrame = SendMessage | Join | Leave | HistoryRequest | Ping | Typing
+
+
+# --- server -> client -----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Welcome:
+    """First frame on every connection: who you are, your rooms, the server's limits."""
+
+    TYPE: ClassVar[str] = "welcome"
+    user_id: str = attrs.field(validator=f.user_name, metadata=f.wire("userId"))
+    rooms: tuple[str, ...] = attrs.field(converter=tuple)
+    protocol: int = f.PROTOCOL_VERSION
+    heartbeat_ms: int = attrs.field(metadata=f.wire("heartbeatMs"))
+    idle_timeout_ms: int = attrs.field(metadata=f.wire("idleTimeoutMs"))
+    limits: dict[str, int] = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+@attrs.frozen(kw_only=True)
+class Joined:
+    """The connection is now a member; `seq` is the room's latest sequence number."""
+
+    TYPE: ClassVar[str] = "joined"
+    room: str = attrs.field(validator=f.room_name)
+    seq: int = attrs.field(validator=f.seq)
+
+
+@attrs.frozen(kw_only=True)
+class Left:
+    TYPE: ClassVar[str] = "left"
+    room: str = attrs.field(validator=f.room_name)
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """A stored chat message as delivered to every member (the sender included)."""
+
+    TYPE: ClassVar[str] = "message"
+    id: str = attrs.field(validator=f.message_id)
+    room: str = attrs.field(validator=f.room_name)
+    sender_id: str = attrs.field(validator=f.user_name, metadata=f.wire("senderId"))
+    text: str = attrs.field(validator=f.text)
+    sent_at: str = attrs.field(validator=f.utc_timestamp, metadata=f.wire("sentAt"))
+    seq: int = attrs.field(validator=f.seq)
+
+
+@attrs.frozen(kw_only=True)
+class Ack:
+    """The sender's receipt: the message is stored as `seq` in `room`."""
+
+    TYPE: ClassVar[str] = "ack"
+    id: str = attrs.field(validator=f.message_id)
+    room: str = attrs.field(validator=f.room_name)
+    seq: int = attrs.field(validator=f.seq)
+    duplicate: bool = attrs.field(default=False, validator=f.boolean)
+
+
+@attrs.frozen(kw_only=True)
+class HistoryPage:
+    TYPE: ClassVar[str] = "history"
+    room: str = attrs.field(validator=f.room_name)
+    messages: tuple[Message, ...] = attrs.field(converter=_messages_tuple)
+    has_more: bool = attrs.field(validator=f.boolean, metadata=f.wire("hasMore"))
+
+
+@attrs.frozen(kw_only=True)
+class Pong:
+    TYPE: ClassVar[str] = "pong"
+    ts: str | int | float | None = attrs.field(default=None, validator=f.ping_token)
+
+
+@attrs.frozen(kw_only=True)
+class TypingNotice:
+    TYPE: ClassVar[str] = "typing"
+    room: str = attrs.field(validator=f.room_name)
+    user_id: str = attrs.field(validator=f.user_name, metadata=f.wire("userId"))
+    typing: bool = attrs.field(validator=f.boolean)
+
+
+@attrs.frozen(kw_only=True)
+class Presence:
+    """A user's first connection joined the room, or its last one left (not stored)."""
+
+    TYPE: ClassVar[str] = "presence"
+    room: str = attrs.field(validator=f.room_name)
+    user_id: str = attrs.field(validator=f.user_name, metadata=f.wire("userId"))
+    status: Literal["joined", "left"] = attrs.field(
+        validator=attrs.validators.in_(("joined", "left"))
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Error:
+    """The server refused a frame; the connection stays open."""
+
+    TYPE: ClassVar[str] = "error"
+    code: ErrorCode = attrs.field(converter=ErrorCode)
+    message: str = attrs.field(validator=attrs.validators.instance_of(str))
+    id: str | None = attrs.field(default=None, validator=f.optional(f.text))
+    room: str | None = attrs.field(default=None, validator=f.optional(f.text))
+    retry_after_ms: int | None = attrs.field(
+        default=None, validator=f.optional(f.seq), metadata=f.wire("retryAfterMs")
+    )
+
+
+ServerFrame = (
+    Welcome | Joined | Left | Message | Ack | HistoryPage | Pong | TypingNotice | Presence | Error
+)
+Frame = ClientFrame | ServerFrame
+
+CLIENT_FRAMES: dict[str, type[ClientFrame]] = {
+    cls.TYPE: cls for cls in (SendMessage, Join, Leave, HistoryRequest, Ping, Typing)
+}
+SERVER_FRAMES: dict[str, type[ServerFrame]] = {
+    cls.TYPE: cls
+    for cls in (
+        Welcome,
+        Joined,
+        Left,
+        Message,
+        Ack,
+        HistoryPage,
+        Pong,
+        TypingNotice,
+        Presence,
+        Error,
+    )
+}
