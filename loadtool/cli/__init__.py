@@ -1,0 +1,29 @@
+"""The `loadtool` command: a thin click group; each command lives in its own module.
+
+Exit codes (one place): 0 success, 1 the run failed its checks, 2 invalid input or
+usage, 3 target unreachable or refused.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .demo import demo
+from .serve import serve
+from .token import token
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="loadtool")
+def cli() -> None:
+    """Load testing and protocol conformance for real-time WebSocket chat servers."""
+
+
+cli.add_command(serve)
+cli.add_command(token)
+cli.add_command(demo)
+
+
+def main() -> None:
+    cli()

@@ -7,7 +7,7 @@ input, which the property tests check with Hypothesis.
 from __future__ import annotations
 
 import enum
-from typing import Any, Final
+from typing import Any, Final, Literal, overload
 
 import attrs
 import orjson
@@ -66,6 +66,12 @@ def encode(frame: fr.Frame) -> bytes:
     return orjson.dumps(to_wire(frame))
 
 
+@overload
+def decode(data: str | bytes, *, source: Literal[Source.CLIENT] = ...) -> fr.ClientFrame: ...
+@overload
+def decode(data: str | bytes, *, source: Literal[Source.SERVER]) -> fr.ServerFrame: ...
+@overload
+def decode(data: str | bytes, *, source: Source) -> fr.Frame: ...
 def decode(data: str | bytes, *, source: Source = Source.CLIENT) -> fr.Frame:
     """Parse one text message into a frame.
 
@@ -87,6 +93,14 @@ def decode(data: str | bytes, *, source: Source = Source.CLIENT) -> fr.Frame:
     return decode_object(obj, source=source)
 
 
+@overload
+def decode_object(
+    obj: dict[str, Any], *, source: Literal[Source.CLIENT] = ...
+) -> fr.ClientFrame: ...
+@overload
+def decode_object(obj: dict[str, Any], *, source: Literal[Source.SERVER]) -> fr.ServerFrame: ...
+@overload
+def decode_object(obj: dict[str, Any], *, source: Source) -> fr.Frame: ...
 def decode_object(obj: dict[str, Any], *, source: Source = Source.CLIENT) -> fr.Frame:
     """Like `decode`, for an already parsed JSON object."""
     frame_id = obj.get("id") if isinstance(obj.get("id"), str) else None
@@ -157,7 +171,7 @@ def _nested_messages(value: Any) -> tuple[fr.Message, ...]:
     for item in value:
         if not isinstance(item, dict):
             raise ProtocolError(ErrorCode.INVALID_FIELD, "'messages' items must be objects")
-        message = decode_object({**item, "type": "message"}, source=Source.SERVER)
+        message: fr.Frame = decode_object({**item, "type": "message"}, source=Source.SERVER)
         assert isinstance(message, fr.Message)
         out.append(message)
     return tuple(out)

@@ -9,8 +9,8 @@ different fields, hence two classes each (`SendMessage`/`Message`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Iterable, Mapping
+from typing import ClassVar, Literal
 
 import attrs
 
@@ -24,7 +24,11 @@ def _frozen_dict(value: Mapping[str, int]) -> dict[str, int]:
     return dict(value)
 
 
-def _messages_tuple(value: Any) -> tuple[Message, ...]:
+def _messages_tuple(value: Iterable[Message]) -> tuple[Message, ...]:
+    return tuple(value)
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
@@ -111,7 +115,7 @@ class Welcome:
 
     TYPE: ClassVar[str] = "welcome"
     user_id: str = attrs.field(validator=f.user_name, metadata=f.wire("userId"))
-    rooms: tuple[str, ...] = attrs.field(converter=tuple)
+    rooms: tuple[str, ...] = attrs.field(converter=_str_tuple)
     protocol: int = f.PROTOCOL_VERSION
     heartbeat_ms: int = attrs.field(metadata=f.wire("heartbeatMs"))
     idle_timeout_ms: int = attrs.field(metadata=f.wire("idleTimeoutMs"))

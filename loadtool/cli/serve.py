@@ -1,0 +1,232 @@
+"""`loadtool serve`: run the reference chat server until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+from pathlib import Path
+
+import click
+import trio
+
+from ..server.app import RunningServer
+from ..server.app import serve as run_server
+from ..server.config import DEFAULT_PORT, Limits, ServerConfig, SlowConsumerPolicy
+from ..server.storage import StorageError
+from . import _logging
+from ._types import DURATION, SIZE
+
+log = logging.getLogger("loadtool.server")
+_DEFAULTS = Limits()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port (0: any free port; the URL is printed on stdout).",
+)
+@click.option(
+    "--secret",
+    envvar="LOADTOOL_SECRET",
+    required=True,
+    help="Token signing secret, at least 8 characters (or $LOADTOOL_SECRET).",
+)
+@click.option(
+    "--allow-origin", "origins", multiple=True, help="Allowed Origin; repeat. Default: any."
+)
+@click.option("--require-origin", is_flag=True, help="Refuse upgrades without an Origin header.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file for durable history (default: memory only).",
+)
+@click.option(
+    "--cert",
+    "certfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TLS certificate chain (PEM), for wss://.",
+)
+@click.option(
+    "--key",
+    "keyfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TLS private key (PEM).",
+)
+@click.option(
+    "--heartbeat", type=DURATION, default="20s", show_default=True, help="WebSocket ping interval."
+)
+@click.option(
+    "--idle-timeout",
+    type=DURATION,
+    default="60s",
+    show_default=True,
+    help="Close (4000) connections silent this long.",
+)
+@click.option(
+    "--max-message",
+    type=SIZE,
+    default=str(_DEFAULTS.max_message_bytes),
+    show_default=True,
+    help="Largest message in bytes (close 1009).",
+)
+@click.option(
+    "--max-text",
+    type=click.IntRange(1),
+    default=_DEFAULTS.max_text_chars,
+    show_default=True,
+    help="Longest message text in characters.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_DEFAULTS.rate_per_s,
+    show_default=True,
+    help="Frames per second per connection.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(1),
+    default=_DEFAULTS.rate_burst,
+    show_default=True,
+    help="Token bucket size, frames.",
+)
+@click.option(
+    "--max-rooms",
+    type=click.IntRange(1),
+    default=_DEFAULTS.max_rooms_per_connection,
+    show_default=True,
+    help="Rooms per connection.",
+)
+@click.option(
+    "--max-user-connections",
+    type=click.IntRange(1),
+    default=_DEFAULTS.max_connections_per_user,
+    show_default=True,
+    help="Connections per user (HTTP 429 past it).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    default=_DEFAULTS.max_connections,
+    show_default=True,
+    help="Connections per server (HTTP 503 past it).",
+)
+@click.option(
+    "--queue",
+    "queue_bytes",
+    type=SIZE,
+    default="1MiB",
+    show_default=True,
+    help="Outbound queue per connection.",
+)
+@click.option(
+    "--slow-consumer",
+    type=click.Choice([p.value for p in SlowConsumerPolicy]),
+    default=_DEFAULTS.slow_consumer.value,
+    show_default=True,
+    help="When the outbound queue is full: close (1013) or drop frames.",
+)
+@click.option(
+    "--history-page",
+    type=click.IntRange(1, 1000),
+    default=_DEFAULTS.history_page_max,
+    show_default=True,
+    help="Largest history page.",
+)
+@click.option(
+    "--resync-max",
+    type=click.IntRange(1),
+    default=_DEFAULTS.resync_max,
+    show_default=True,
+    help="Messages sent on join with since.",
+)
+@click.option(
+    "--history-cache",
+    type=click.IntRange(1),
+    default=_DEFAULTS.history_cache,
+    show_default=True,
+    help="Messages per room kept in memory.",
+)
+@click.option(
+    "--dedupe-window",
+    type=DURATION,
+    default=f"{int(_DEFAULTS.dedupe_window_s)}s",
+    show_default=True,
+    help="How long a message id is remembered.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
+)
+def serve(**opts: object) -> None:
+    """Run the reference chat server (protocol v1, docs/protocol.md)."""
+    _logging.configure(str(opts.pop("log_level")), str(opts.pop("log_format")))
+    try:
+        config = _config(opts)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if len(config.secret) < 32:
+        log.warning("short secret", extra={"fields": {"hint": "use 32+ characters outside tests"}})
+    try:
+        trio.run(_main, config)
+    except StorageError as exc:
+        raise click.ClickException(f"storage: {exc}") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise click.UsageError(
+                f"port {config.port} on {config.host} is in use: choose another with --port"
+            ) from None
+        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from None
+
+
+def _config(o: dict[str, object]) -> ServerConfig:
+    limits = Limits(
+        max_message_bytes=o["max_message"],  # type: ignore[arg-type]
+        max_text_chars=o["max_text"],  # type: ignore[arg-type]
+        rate_per_s=o["rate"],  # type: ignore[arg-type]
+        rate_burst=o["burst"],  # type: ignore[arg-type]
+        max_rooms_per_connection=o["max_rooms"],  # type: ignore[arg-type]
+        max_connections_per_user=o["max_user_connections"],  # type: ignore[arg-type]
+        max_connections=o["max_connections"],  # type: ignore[arg-type]
+        outbound_queue_bytes=o["queue_bytes"],  # type: ignore[arg-type]
+        slow_consumer=SlowConsumerPolicy(str(o["slow_consumer"])),
+        history_page_max=o["history_page"],  # type: ignore[arg-type]
+        resync_max=o["resync_max"],  # type: ignore[arg-type]
+        history_cache=o["history_cache"],  # type: ignore[arg-type]
+        dedupe_window_s=o["dedupe_window"],  # type: ignore[arg-type]
+    )
+    return ServerConfig(
+        secret=o["secret"],  # type: ignore[arg-type]
+        host=o["host"],  # type: ignore[arg-type]
+        port=o["port"],  # type: ignore[arg-type]
+        allowed_origins=o["origins"],  # type: ignore[arg-type]
+        require_origin=o["require_origin"],  # type: ignore[arg-type]
+        limits=limits,
+        heartbeat_interval_s=o["heartbeat"],  # type: ignore[arg-type]
+        idle_timeout_s=o["idle_timeout"],  # type: ignore[arg-type]
+        db_path=o["db_path"],  # type: ignore[arg-type]
+        certfile=o["certfile"],  # type: ignore[arg-type]
+        keyfile=o["keyfile"],  # type: ignore[arg-type]
+    )
+
+
+async def _main(config: ServerConfig) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            server: RunningServer = await nursery.start(run_server, config)
+            click.echo(server.url)  # stdout: the one machine-readable line
+            async for signum in signals:
+                log.info("signal", extra={"fields": {"signal": signal.Signals(signum).name}})
+                server.shutdown()
+                break

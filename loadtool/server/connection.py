@@ -1,0 +1,276 @@
+"""One accepted WebSocket connection: the reader, the writer and the close handshake.
+
+wsproto parses what the client sends; what the server sends is pre-framed bytes from the
+hub (`wsframe.text_frame`) queued in a bounded outbox. One writer task drains the outbox
+with a single `send_all` per wake-up, so frames queued while a write was in flight leave
+in one syscall (docs/protocol.md §7.6 for what happens when the outbox is full).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Final
+
+import trio
+from wsproto.connection import Connection as WsConnection
+from wsproto.connection import ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+from .. import protocol as p
+from .config import ServerConfig, SlowConsumerPolicy
+from .hub import HistoryQuery, Hub, frame_bytes
+from .metrics import Metrics
+from .ratelimit import RateLimiter
+from .storage import MessageStore, StorageError
+
+log = logging.getLogger("loadtool.server")
+
+_RECEIVE_BYTES: Final = 64 * 1024
+_ABNORMAL: Final = 1006  # RFC 6455 §7.1.5: closed without a close frame (never sent)
+
+
+class Connection:
+    """Implements the hub's `Peer` for one client."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        grant: p.Grant,
+        *,
+        config: ServerConfig,
+        hub: Hub,
+        store: MessageStore,
+        metrics: Metrics,
+    ) -> None:
+        self._stream = stream
+        self._grant = grant
+        self._config = config
+        self._limits = config.limits
+        self._hub = hub
+        self._store = store
+        self._metrics = metrics
+        self._ws = WsConnection(ConnectionType.SERVER)
+        self._outbox: deque[bytes] = deque()
+        self._queued = 0  # bytes in the outbox
+        self._ready = trio.Event()  # set when the outbox has something or must stop
+        self._writing = True  # False once the transport is gone or the close is sent
+        self._draining = False  # shutting down: stop accepting frames
+        self._close_code: int | None = None
+        self._scope = trio.CancelScope()
+        now = trio.current_time()
+        self.last_received = now
+        self.last_ping = now
+        self._limiter = RateLimiter.from_limits(self._limits, now)
+        self._parts: list[str | bytes | bytearray] = []
+        self._queries: deque[HistoryQuery] = deque()
+        self._part_bytes = 0
+
+    # --- Peer ------------------------------------------------------------------------------
+
+    @property
+    def grant(self) -> p.Grant:
+        return self._grant
+
+    def deliver(self, wire: bytes) -> None:
+        if not self._writing or self._close_code is not None:
+            return
+        if self._queued + len(wire) > self._limits.outbound_queue_bytes:
+            if self._limits.slow_consumer is SlowConsumerPolicy.DROP:
+                self._metrics.dropped += 1
+                return
+            self.close(p.CloseCode.TRY_AGAIN_LATER, "outbound queue full: read faster")
+            return
+        self._outbox.append(wire)
+        self._queued += len(wire)
+        self._ready.set()
+
+    # --- control -----------------------------------------------------------------------------
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake (never blocks). The client has `close_timeout`
+        to answer before the TCP connection is dropped."""
+        if self._close_code is not None or self._ws.state is not ConnectionState.OPEN:
+            return
+        self._close_code = code
+        self._metrics.closes[code] += 1
+        self._outbox.append(self._ws.send(CloseConnection(code=code, reason=reason)))
+        self._ready.set()
+        self._scope.deadline = min(
+            self._scope.deadline, trio.current_time() + self._config.close_timeout_s
+        )
+
+    def drain(self) -> None:
+        """Stop taking frames from this client (shutdown); what is queued still goes out."""
+        self._draining = True
+
+    def ping(self) -> None:
+        """Send a WebSocket ping (heartbeat); the pong, like any frame, resets idle time."""
+        if self._ws.state is ConnectionState.OPEN and self._close_code is None:
+            self.last_ping = trio.current_time()
+            self._outbox.append(self._ws.send(Ping(payload=b"hb")))
+            self._ready.set()
+
+    # --- running -----------------------------------------------------------------------------
+
+    async def run(self, initial: bytes) -> None:
+        """Serve the connection until it closes. `initial`: bytes that came with the
+        upgrade request. Returns when the TCP connection is done with."""
+        with self._scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_loop)
+                try:
+                    await self._read_loop(initial)
+                finally:
+                    self._writing = self._writing and self._ws.state is not ConnectionState.OPEN
+                    self._ready.set()
+        if self._close_code is None:
+            self._metrics.closes[_ABNORMAL] += 1
+        with trio.move_on_after(self._config.close_timeout_s, shield=True):
+            await self._stream.aclose()
+
+    async def _write_loop(self) -> None:
+        outbox = self._outbox
+        try:
+            while True:
+                if not outbox:
+                    if not self._writing:
+                        return
+                    self._ready = trio.Event()
+                    await self._ready.wait()
+                    continue
+                data = outbox.popleft() if len(outbox) == 1 else b"".join(outbox)
+                outbox.clear()
+                self._queued = 0
+                await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._writing = False
+            self._scope.cancel()
+
+    async def _read_loop(self, initial: bytes) -> None:
+        data = initial
+        while True:
+            if data:
+                self.last_received = trio.current_time()
+                self._ws.receive_data(data)
+                going_on = self._handle_events()
+                while self._queries:
+                    await self._answer(self._queries.popleft())
+                if not going_on:
+                    return
+            try:
+                data = bytes(await self._stream.receive_some(_RECEIVE_BYTES))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return  # EOF without a close frame
+
+    def _handle_events(self) -> bool:
+        """Process parsed events; False when the connection is finished reading."""
+        for event in self._ws.events():
+            if isinstance(event, TextMessage | BytesMessage):
+                if not self._collect(event):
+                    return False
+            elif isinstance(event, Ping):
+                self._outbox.append(self._ws.send(event.response()))
+                self._ready.set()
+            elif isinstance(event, Pong):
+                pass
+            elif isinstance(event, CloseConnection):
+                return self._on_close(event)
+        return True
+
+    def _on_close(self, event: CloseConnection) -> bool:
+        state = self._ws.state
+        if state is ConnectionState.REMOTE_CLOSING:
+            # The client closed first: answer with its code (RFC 6455 §5.5.1).
+            self._close_code = event.code
+            self._metrics.closes[event.code] += 1
+            self._outbox.append(self._ws.send(event.response()))
+        elif state is ConnectionState.OPEN:
+            # wsproto found a protocol violation and reports the code to fail with.
+            self.close(event.code, event.reason or "")
+        self._writing = False  # finish the queue (close frame last), then stop
+        self._ready.set()
+        return False
+
+    def _collect(self, event: TextMessage | BytesMessage) -> bool:
+        """Reassemble fragments within the size limit; dispatch whole messages."""
+        self._part_bytes += len(event.data)  # characters for text: checked in bytes later
+        if self._part_bytes > self._limits.max_message_bytes:
+            self.close(
+                p.CloseCode.MESSAGE_TOO_BIG,
+                f"message over {self._limits.max_message_bytes} bytes",
+            )
+            self._writing = False
+            return False
+        if not event.message_finished:
+            self._parts.append(event.data)
+            return True
+        if self._parts:
+            self._parts.append(event.data)
+            whole: str | bytes | bytearray = (
+                "".join(x for x in self._parts if isinstance(x, str))
+                if isinstance(event, TextMessage)
+                else b"".join(x for x in self._parts if isinstance(x, bytes | bytearray))
+            )
+            self._parts.clear()
+        else:
+            whole = event.data
+        self._part_bytes = 0
+        if self._draining or self._close_code is not None:
+            return True
+        self._dispatch(whole)
+        return self._close_code is None
+
+    def _dispatch(self, data: str | bytes | bytearray) -> None:
+        retry = self._limiter.take(trio.current_time())
+        if retry is not None:
+            if self._limiter.abusive:
+                self.close(p.CloseCode.POLICY_VIOLATION, "rate limit exceeded persistently")
+                return
+            self._hub.error(
+                self,
+                p.ProtocolError(p.ErrorCode.RATE_LIMITED, "too many frames; slow down"),
+                retry_after_ms=max(1, round(retry * 1000)),
+            )
+            return
+        if not isinstance(data, str):
+            self._hub.error(
+                self,
+                p.ProtocolError(
+                    p.ErrorCode.UNSUPPORTED_DATA, "binary messages are not part of protocol v1"
+                ),
+            )
+            return
+        if len(data) * 4 > self._limits.max_message_bytes and (
+            len(data.encode()) > self._limits.max_message_bytes
+        ):
+            self.close(p.CloseCode.MESSAGE_TOO_BIG, "message too big")
+            return
+        try:
+            frame = p.decode(data)
+        except p.ProtocolError as exc:
+            self._hub.error(self, exc)
+            return
+        query = self._hub.handle(self, frame)
+        if query is not None:
+            self._queries.append(query)
+
+    async def _answer(self, query: HistoryQuery) -> None:
+        """A history page from the durable store (a cancel point)."""
+        try:
+            messages, has_more = await self._store.page(
+                query.room, before=query.before, after=query.after, limit=query.limit
+            )
+        except StorageError as exc:
+            log.warning("history read failed", extra={"fields": {"error": str(exc)}})
+            self._hub.error(
+                self,
+                p.ProtocolError(p.ErrorCode.UNAVAILABLE, "history is unavailable right now"),
+            )
+            return
+        page = p.HistoryPage(
+            room=query.room, messages=[m.to_frame() for m in messages], has_more=has_more
+        )
+        self.deliver(frame_bytes(page))

@@ -1,0 +1,420 @@
+"""The reference server's chat state, sans-IO: rooms, membership, seq, dedupe, history.
+
+Why sans-IO: this is the executable spec of docs/protocol.md §4-§5, so it must be
+testable without sockets and readable on its own. The I/O layer (`connection.py`) hands
+it decoded frames and `Peer` objects; the hub answers by calling `Peer.deliver` with
+ready-framed bytes and never awaits.
+
+Durability (§9): an accepted message gets its seq at once, but its ack and deliveries
+are *released* only when `release()` is called. In memory mode that happens at once; with
+a file database the server's group-commit task calls it after the batch is on disk, so no
+client ever sees a seq that a crash could take back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from http import HTTPStatus
+from typing import Protocol
+
+import attrs
+
+from .. import protocol as p
+from .config import Limits
+from .metrics import Metrics
+from .storage import Snapshot, StoredMessage
+from .wsframe import text_frame
+
+
+class Peer(Protocol):
+    """What the hub needs of one client connection."""
+
+    @property
+    def grant(self) -> p.Grant: ...
+
+    def deliver(self, wire: bytes) -> None:
+        """Queue one framed message; never blocks (the queue policy is the peer's)."""
+
+
+def frame_bytes(frame: p.ServerFrame) -> bytes:
+    """A server frame, encoded and framed, ready for `Peer.deliver`."""
+    return text_frame(p.encode(frame))
+
+
+@attrs.define(eq=False)
+class PendingMessage:
+    """An accepted message whose ack and deliveries wait for durable storage."""
+
+    stored: StoredMessage
+    sender: Peer
+    duplicate_acks: list[Peer] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class HistoryQuery:
+    """A history page the in-memory cache cannot answer: the I/O layer asks the store."""
+
+    peer: Peer
+    room: str
+    before: int | None
+    after: int | None
+    limit: int
+
+
+@attrs.define(eq=False)
+class _Seen:
+    room: str
+    seq: int
+    received_at: float
+    pending: PendingMessage | None
+
+
+@attrs.define(eq=False)
+class _Room:
+    name: str
+    head: int = 0  # last seq assigned
+    released: int = 0  # last seq whose ack and deliveries went out
+    ring: deque[StoredMessage] = attrs.field(factory=deque)
+    members: dict[Peer, None] = attrs.field(factory=dict)  # insertion-ordered set
+    users: Counter[str] = attrs.field(factory=Counter)  # user id -> member connections
+
+
+class Hub:
+    """All rooms of one server process. Single-threaded: call from one trio task at a time."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        durable: bool,
+        clock: Callable[[], float],
+        metrics: Metrics,
+        on_pending: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._limits = limits
+        self._durable = durable
+        self._clock = clock
+        self._metrics = metrics
+        self._on_pending = on_pending
+        self._rooms: dict[str, _Room] = {}
+        self._joined: dict[Peer, dict[str, None]] = {}  # peer -> its rooms, in join order
+        self._user_connections: Counter[str] = Counter()
+        self._seen: OrderedDict[tuple[str, str], _Seen] = OrderedDict()
+        self._pending: list[PendingMessage] = []
+
+    # --- start-up and admission -------------------------------------------------------
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Continue seq numbering, history and dedupe from a store's start-up snapshot."""
+        for name, head in snapshot.heads.items():
+            room = self._room(name)
+            room.head = room.released = head
+            room.ring = deque(snapshot.recent.get(name, ()), maxlen=self._limits.history_cache)
+        for stored in snapshot.dedupe:
+            self._remember(stored, pending=None)
+
+    def refuse_reason(self, user_id: str) -> HTTPStatus | None:
+        """Why a new connection for `user_id` must be refused (§2.5), or None."""
+        if len(self._joined) >= self._limits.max_connections:
+            return HTTPStatus.SERVICE_UNAVAILABLE
+        if self._user_connections[user_id] >= self._limits.max_connections_per_user:
+            return HTTPStatus.TOO_MANY_REQUESTS
+        return None
+
+    @property
+    def connections(self) -> int:
+        return len(self._joined)
+
+    # --- connection lifecycle ------------------------------------------------------------
+
+    def connect(self, peer: Peer, rooms: Sequence[str]) -> None:
+        """Register a connection that has been sent `welcome`; join its connect-time rooms."""
+        self._joined[peer] = {}
+        self._user_connections[peer.grant.user_id] += 1
+        for room in rooms:
+            self._join(peer, room, since=None)
+
+    def disconnect(self, peer: Peer) -> None:
+        """Forget a closed connection: it leaves every room (presence `left` as due)."""
+        rooms = self._joined.pop(peer, None)
+        if rooms is None:
+            return
+        for room in rooms:
+            self._leave(peer, room)
+        user = peer.grant.user_id
+        self._user_connections[user] -= 1
+        if self._user_connections[user] <= 0:
+            del self._user_connections[user]
+
+    # --- frames --------------------------------------------------------------------------
+
+    def handle(self, peer: Peer, frame: p.ClientFrame) -> HistoryQuery | None:
+        """Apply one client frame. Answers go out through `peer.deliver`.
+
+        Returns a `HistoryQuery` when the answer needs the durable store.
+        """
+        self._metrics.frames_in[frame.TYPE] += 1
+        match frame:
+            case p.SendMessage():
+                self._post(peer, frame)
+            case p.Join(room=room, since=since):
+                if self._may_join(peer, room):
+                    return self._join(peer, room, since=since)
+            case p.Leave(room=room):
+                if room not in self._joined[peer]:
+                    self._error(peer, p.ErrorCode.NOT_MEMBER, f"not in room {room!r}", room=room)
+                else:
+                    self._leave(peer, room)
+                    peer.deliver(frame_bytes(p.Left(room=room)))
+            case p.HistoryRequest():
+                return self._history(peer, frame)
+            case p.Ping(ts=ts):
+                peer.deliver(frame_bytes(p.Pong(ts=ts)))
+            case p.Typing(room=room, typing=typing):
+                self._typing(peer, room, typing)
+        return None
+
+    def error(self, peer: Peer, exc: p.ProtocolError, *, retry_after_ms: int | None = None) -> None:
+        """Answer a frame the codec or the connection refused with an `error` frame."""
+        self._error(
+            peer,
+            exc.code,
+            exc.message,
+            frame_id=exc.frame_id,
+            room=exc.room,
+            retry_after_ms=retry_after_ms,
+        )
+
+    # --- durability ----------------------------------------------------------------------
+
+    def take_pending(self) -> list[PendingMessage]:
+        """The accepted messages awaiting storage, in acceptance order (group commit)."""
+        batch, self._pending = self._pending, []
+        return batch
+
+    def release(self, batch: Iterable[PendingMessage]) -> None:
+        """Send acks and deliveries of stored messages (§4.1 order: ack, then message)."""
+        for pending in batch:
+            stored = pending.stored
+            seen = self._seen.get((stored.sender_id, stored.id))
+            if seen is not None and seen.pending is pending:
+                seen.pending = None
+            room = self._room(stored.room)
+            room.released = stored.seq
+            room.ring.append(stored)
+            ack = p.Ack(id=stored.id, room=stored.room, seq=stored.seq)
+            pending.sender.deliver(frame_bytes(ack))
+            if pending.duplicate_acks:
+                again = frame_bytes(attrs.evolve(ack, duplicate=True))
+                for peer in pending.duplicate_acks:
+                    peer.deliver(again)
+            wire = frame_bytes(stored.to_frame())
+            for member in room.members:
+                member.deliver(wire)
+            self._metrics.deliveries += len(room.members)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _room(self, name: str) -> _Room:
+        room = self._rooms.get(name)
+        if room is None:
+            room = self._rooms[name] = _Room(
+                name=name, ring=deque(maxlen=self._limits.history_cache)
+            )
+        return room
+
+    def _error(
+        self,
+        peer: Peer,
+        code: p.ErrorCode,
+        message: str,
+        *,
+        frame_id: str | None = None,
+        room: str | None = None,
+        retry_after_ms: int | None = None,
+    ) -> None:
+        self._metrics.errors[code.value] += 1
+        frame = p.Error(
+            code=code, message=message, id=frame_id, room=room, retry_after_ms=retry_after_ms
+        )
+        peer.deliver(frame_bytes(frame))
+
+    def _post(self, peer: Peer, frame: p.SendMessage) -> None:
+        user = peer.grant.user_id
+        if frame.room not in self._joined[peer]:
+            self._error(
+                peer,
+                p.ErrorCode.NOT_MEMBER,
+                f"join room {frame.room!r} before sending to it",
+                frame_id=frame.id,
+                room=frame.room,
+            )
+            return
+        seen = self._seen.get((user, frame.id))
+        if seen is not None:
+            self._metrics.duplicates += 1
+            if seen.pending is not None:
+                seen.pending.duplicate_acks.append(peer)
+            else:
+                ack = p.Ack(id=frame.id, room=seen.room, seq=seen.seq, duplicate=True)
+                peer.deliver(frame_bytes(ack))
+            return
+        if len(frame.text) > self._limits.max_text_chars:
+            self._error(
+                peer,
+                p.ErrorCode.TOO_LONG,
+                f"text has {len(frame.text)} characters; the limit is "
+                f"{self._limits.max_text_chars}",
+                frame_id=frame.id,
+                room=frame.room,
+            )
+            return
+        room = self._room(frame.room)
+        room.head += 1
+        now = self._clock()
+        stored = StoredMessage(
+            room=frame.room,
+            seq=room.head,
+            id=frame.id,
+            sender_id=user,
+            text=frame.text,
+            sent_at=frame.sent_at or p.utc_now_iso(),
+            received_at=now,
+        )
+        pending = PendingMessage(stored=stored, sender=peer)
+        self._remember(stored, pending=pending)
+        self._metrics.messages_in += 1
+        if self._durable:
+            self._pending.append(pending)
+            self._on_pending()
+        else:
+            self.release((pending,))
+
+    def _remember(self, stored: StoredMessage, *, pending: PendingMessage | None) -> None:
+        key = (stored.sender_id, stored.id)
+        self._seen[key] = _Seen(
+            room=stored.room, seq=stored.seq, received_at=stored.received_at, pending=pending
+        )
+        self._seen.move_to_end(key)
+        horizon = self._clock() - self._limits.dedupe_window_s
+        seen = self._seen
+        while seen:
+            oldest = next(iter(seen.values()))
+            if oldest.pending is not None:
+                break  # never forget an id whose ack has not gone out
+            if oldest.received_at >= horizon and len(seen) <= self._limits.dedupe_max_entries:
+                break
+            seen.popitem(last=False)
+
+    def _may_join(self, peer: Peer, room: str) -> bool:
+        if not peer.grant.allows(room):
+            self._error(
+                peer, p.ErrorCode.FORBIDDEN, f"your token does not grant room {room!r}", room=room
+            )
+            return False
+        rooms = self._joined[peer]
+        if room not in rooms and len(rooms) >= self._limits.max_rooms_per_connection:
+            self._error(
+                peer,
+                p.ErrorCode.TOO_MANY_ROOMS,
+                f"already in {len(rooms)} rooms, the limit per connection",
+                room=room,
+            )
+            return False
+        return True
+
+    def _join(self, peer: Peer, name: str, *, since: int | None) -> HistoryQuery | None:
+        room = self._room(name)
+        if peer not in room.members:
+            room.members[peer] = None
+            self._joined[peer][name] = None
+            if len(room.members) == 1:
+                self._metrics.rooms += 1
+            user = peer.grant.user_id
+            room.users[user] += 1
+            if room.users[user] == 1:
+                self._broadcast_except(
+                    room, peer, p.Presence(room=name, user_id=user, status="joined")
+                )
+        peer.deliver(frame_bytes(p.Joined(room=name, seq=room.released)))
+        if since is None:
+            return None
+        return self._page(peer, room, before=None, after=since, limit=self._limits.resync_max)
+
+    def _leave(self, peer: Peer, name: str) -> None:
+        room = self._rooms[name]
+        del room.members[peer]
+        self._joined.get(peer, {}).pop(name, None)
+        if not room.members:
+            self._metrics.rooms -= 1
+        user = peer.grant.user_id
+        room.users[user] -= 1
+        if room.users[user] <= 0:
+            del room.users[user]
+            self._broadcast_except(room, peer, p.Presence(room=name, user_id=user, status="left"))
+        if not room.members and room.head == 0:
+            del self._rooms[name]  # nothing to remember about a room that never had a message
+
+    def _broadcast_except(self, room: _Room, exclude: Peer, frame: p.ServerFrame) -> None:
+        if len(room.members) <= 1 and exclude in room.members:
+            return
+        wire = frame_bytes(frame)
+        for member in room.members:
+            if member is not exclude:
+                member.deliver(wire)
+
+    def _typing(self, peer: Peer, name: str, typing: bool) -> None:
+        if name not in self._joined[peer]:
+            self._error(peer, p.ErrorCode.NOT_MEMBER, f"not in room {name!r}", room=name)
+            return
+        notice = p.TypingNotice(room=name, user_id=peer.grant.user_id, typing=typing)
+        self._broadcast_except(self._rooms[name], peer, notice)
+
+    def _history(self, peer: Peer, req: p.HistoryRequest) -> HistoryQuery | None:
+        if not peer.grant.allows(req.room):
+            self._error(
+                peer,
+                p.ErrorCode.FORBIDDEN,
+                f"your token does not grant room {req.room!r}",
+                room=req.room,
+            )
+            return None
+        limit = min(req.limit or self._limits.history_page_max, self._limits.history_page_max)
+        room = self._rooms.get(req.room) or _Room(name=req.room)
+        return self._page(peer, room, before=req.before, after=req.after, limit=limit)
+
+    def _page(
+        self, peer: Peer, room: _Room, *, before: int | None, after: int | None, limit: int
+    ) -> HistoryQuery | None:
+        """Answer from the in-memory ring when it holds the page, else defer to the store.
+
+        The ring holds released messages with contiguous seqs `first..room.released`.
+        Memory mode has nothing older, so a page reaching past the ring is cut short and
+        `hasMore` never points at messages nobody can fetch.
+        """
+        top = room.released
+        first = room.ring[0].seq if room.ring else top + 1
+        if after is not None:
+            lo = after + 1
+            if lo < first and not self._durable:
+                lo = first  # memory mode: the oldest message still held
+            hi = min(top, lo + limit - 1)
+        elif before is not None:
+            hi = min(before - 1, top)
+            lo = max(1, hi - limit + 1)
+        else:
+            hi = top
+            lo = max(1, top - limit + 1)
+        if hi >= lo and lo < first and self._durable:
+            return HistoryQuery(peer=peer, room=room.name, before=before, after=after, limit=limit)
+        lo = max(lo, first)
+        messages = [room.ring[seq - first].to_frame() for seq in range(lo, hi + 1)]
+        if after is not None:
+            has_more = hi < top
+        else:
+            oldest = first if not self._durable else 1
+            has_more = bool(messages) and lo > oldest
+        page = p.HistoryPage(room=room.name, messages=messages, has_more=has_more)
+        peer.deliver(frame_bytes(page))
+        return None
