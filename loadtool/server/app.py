@@ -85,6 +85,7 @@ class _Server:
     ) -> None:
         self._config = config
         self._store = store
+        self._clock = clock
         self._metrics = Metrics()
         self._pending = trio.Event()
         self._hub = Hub(
@@ -101,7 +102,7 @@ class _Server:
         limits = self._config.limits
         snapshot = await self._store.load(
             per_room=limits.history_cache,
-            dedupe_since=time.time() - limits.dedupe_window_s,
+            dedupe_since=self._clock() - limits.dedupe_window_s,
             dedupe_limit=limits.dedupe_max_entries,
         )
         self._hub.restore(snapshot)
@@ -210,6 +211,11 @@ class _Server:
         self._hub.connect(conn, up.rooms)
         try:
             await conn.run(initial)
+        except Exception:
+            # A bug must cost one connection, not the server: log it with its traceback.
+            log.exception("connection failed", extra={"fields": {"user": up.grant.user_id}})
+            self._metrics.closes[p.CloseCode.INTERNAL_ERROR] += 1
+            await trio.aclose_forcefully(stream)
         finally:
             self._hub.disconnect(conn)
             del self._connections[conn]

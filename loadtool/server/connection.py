@@ -122,7 +122,7 @@ class Connection:
                 try:
                     await self._read_loop(initial)
                 finally:
-                    self._writing = self._writing and self._ws.state is not ConnectionState.OPEN
+                    self._writing = False  # flush what is queued (a close frame last), stop
                     self._ready.set()
         if self._close_code is None:
             self._metrics.closes[_ABNORMAL] += 1

@@ -101,7 +101,8 @@ class HttpSession:
             ("Connection", "close"),
             *extra,
         ]
-        out = self._h11.send(h11.Response(status_code=int(status), headers=headers))
+        response = h11.Response(status_code=int(status), headers=headers, reason=status.phrase)
+        out = self._h11.send(response)
         out = (out or b"") + (self._h11.send(h11.Data(data=body)) or b"")
         out += self._h11.send(h11.EndOfMessage()) or b""
         await self._stream.send_all(out)

@@ -163,19 +163,13 @@ class SqliteStore:
         """
         try:
             connection = await trio.to_thread.run_sync(_connect, path)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open message database {path}: {exc}") from exc
-        except (_Refused, OSError) as exc:
+        except (sqlite3.Error, _Refused, OSError) as exc:
             raise StorageError(f"cannot open message database {path}: {exc}") from exc
         return cls(path, connection)
 
     @property
     def durable(self) -> bool:
         return True
-
-    @property
-    def path(self) -> pathlib.Path:
-        return self._path
 
     async def load(self, *, per_room: int, dedupe_since: float, dedupe_limit: int) -> Snapshot:
         if per_room < 0 or dedupe_limit < 0:
@@ -212,9 +206,7 @@ class SqliteStore:
         if not batch:
             await trio.lowlevel.checkpoint()
             return
-        rows = [
-            (m.room, m.seq, m.id, m.sender_id, m.text, m.sent_at, m.received_at) for m in batch
-        ]
+        rows = [(m.room, m.seq, m.id, m.sender_id, m.text, m.sent_at, m.received_at) for m in batch]
 
         def run(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
@@ -236,6 +228,7 @@ class SqliteStore:
             raise ValueError(f"limit must be at least 1, got {limit}")
         select = f"SELECT {_COLUMNS} FROM messages WHERE room = ?"
         # One row more than asked tells whether more exist, without a second query.
+        args: tuple[object, ...]
         if after is not None:
             sql, args = f"{select} AND seq > ? ORDER BY seq LIMIT ?", (room, after, limit + 1)
         elif before is not None:
@@ -276,7 +269,7 @@ class SqliteStore:
 
 
 class _Refused(Exception):
-    """The file is a database, but not one this code may use."""
+    """Opening refused for a reason found here rather than by sqlite3 (wrong schema, no dir)."""
 
 
 @contextlib.contextmanager
@@ -353,9 +346,7 @@ def _sync_directory(directory: pathlib.Path) -> None:
         os.close(fd)
 
 
-def _messages(
-    conn: sqlite3.Connection, sql: str, args: tuple[object, ...]
-) -> list[StoredMessage]:
+def _messages(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> list[StoredMessage]:
     return [
         StoredMessage(
             room=room,
