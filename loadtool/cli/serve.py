@@ -169,11 +169,69 @@ _DEFAULTS = Limits()
 @click.option(
     "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
-def serve(**opts: object) -> None:
-    """Run the reference chat server (protocol v1, docs/protocol.md)."""
-    _logging.configure(str(opts.pop("log_level")), str(opts.pop("log_format")))
+def serve(
+    *,
+    host: str,
+    port: int,
+    secret: str,
+    origins: tuple[str, ...],
+    require_origin: bool,
+    db_path: Path | None,
+    certfile: Path | None,
+    keyfile: Path | None,
+    heartbeat: float,
+    idle_timeout: float,
+    max_message: int,
+    max_text: int,
+    rate: float,
+    burst: int,
+    max_rooms: int,
+    max_user_connections: int,
+    max_connections: int,
+    queue_bytes: int,
+    slow_consumer: str,
+    history_page: int,
+    resync_max: int,
+    history_cache: int,
+    dedupe_window: float,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Run the reference chat server (protocol v1, docs/protocol.md).
+
+    Prints the server's URL alone on stdout once it listens; logs go to stderr.
+    SIGTERM or SIGINT stops it gracefully (connections closed with 1001).
+    """
+    _logging.configure(log_level, log_format)
     try:
-        config = _config(opts)
+        limits = Limits(
+            max_message_bytes=max_message,
+            max_text_chars=max_text,
+            rate_per_s=rate,
+            rate_burst=burst,
+            max_rooms_per_connection=max_rooms,
+            max_connections_per_user=max_user_connections,
+            max_connections=max_connections,
+            outbound_queue_bytes=queue_bytes,
+            slow_consumer=SlowConsumerPolicy(slow_consumer),
+            history_page_max=history_page,
+            resync_max=resync_max,
+            history_cache=history_cache,
+            dedupe_window_s=dedupe_window,
+        )
+        config = ServerConfig(
+            secret=secret,
+            host=host,
+            port=port,
+            allowed_origins=origins,
+            require_origin=require_origin,
+            limits=limits,
+            heartbeat_interval_s=heartbeat,
+            idle_timeout_s=idle_timeout,
+            db_path=db_path,
+            certfile=certfile,
+            keyfile=keyfile,
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if len(config.secret) < 32:
@@ -188,37 +246,6 @@ def serve(**opts: object) -> None:
                 f"port {config.port} on {config.host} is in use: choose another with --port"
             ) from None
         raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from None
-
-
-def _config(o: dict[str, object]) -> ServerConfig:
-    limits = Limits(
-        max_message_bytes=o["max_message"],  # type: ignore[arg-type]
-        max_text_chars=o["max_text"],  # type: ignore[arg-type]
-        rate_per_s=o["rate"],  # type: ignore[arg-type]
-        rate_burst=o["burst"],  # type: ignore[arg-type]
-        max_rooms_per_connection=o["max_rooms"],  # type: ignore[arg-type]
-        max_connections_per_user=o["max_user_connections"],  # type: ignore[arg-type]
-        max_connections=o["max_connections"],  # type: ignore[arg-type]
-        outbound_queue_bytes=o["queue_bytes"],  # type: ignore[arg-type]
-        slow_consumer=SlowConsumerPolicy(str(o["slow_consumer"])),
-        history_page_max=o["history_page"],  # type: ignore[arg-type]
-        resync_max=o["resync_max"],  # type: ignore[arg-type]
-        history_cache=o["history_cache"],  # type: ignore[arg-type]
-        dedupe_window_s=o["dedupe_window"],  # type: ignore[arg-type]
-    )
-    return ServerConfig(
-        secret=o["secret"],  # type: ignore[arg-type]
-        host=o["host"],  # type: ignore[arg-type]
-        port=o["port"],  # type: ignore[arg-type]
-        allowed_origins=o["origins"],  # type: ignore[arg-type]
-        require_origin=o["require_origin"],  # type: ignore[arg-type]
-        limits=limits,
-        heartbeat_interval_s=o["heartbeat"],  # type: ignore[arg-type]
-        idle_timeout_s=o["idle_timeout"],  # type: ignore[arg-type]
-        db_path=o["db_path"],  # type: ignore[arg-type]
-        certfile=o["certfile"],  # type: ignore[arg-type]
-        keyfile=o["keyfile"],  # type: ignore[arg-type]
-    )
 
 
 async def _main(config: ServerConfig) -> None:

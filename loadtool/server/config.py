@@ -7,6 +7,7 @@ too. A config is built once by the CLI (or a test) and never changes while servi
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,6 +22,10 @@ class SlowConsumerPolicy(enum.StrEnum):
 
     CLOSE = "close"  # close the connection with 1013; the client re-syncs on reconnect
     DROP = "drop"  # drop the frame for that recipient; it sees a seq gap and re-syncs
+
+
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
 
 
 def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -82,7 +87,7 @@ class ServerConfig:
     secret: str = attrs.field(validator=_secret, repr=False)
     host: str = "127.0.0.1"
     port: int = attrs.field(default=DEFAULT_PORT, validator=_port)
-    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # () = any
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)  # () = any
     require_origin: bool = False  # refuse upgrades without an Origin header (browsers only)
     limits: Limits = attrs.field(factory=Limits)
     heartbeat_interval_s: float = attrs.field(default=20.0, validator=_positive)
