@@ -252,6 +252,12 @@ class Hub:
             )
             return
         seen = self._seen.get((user, frame.id))
+        if (
+            seen is not None
+            and seen.pending is None
+            and seen.received_at < self._clock() - self._limits.dedupe_window_s
+        ):
+            seen = None  # outside the window: a new message that reuses an old id
         if seen is not None:
             self._metrics.duplicates += 1
             if seen.pending is not None:
