@@ -232,20 +232,30 @@ def serve(
             certfile=certfile,
             keyfile=keyfile,
         )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    except ValueError as invalid:
+        raise click.UsageError(str(invalid)) from None
     if len(config.secret) < 32:
         log.warning("short secret", extra={"fields": {"hint": "use 32+ characters outside tests"}})
     try:
         trio.run(_main, config)
-    except StorageError as exc:
-        raise click.ClickException(f"storage: {exc}") from None
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
+    except (StorageError, OSError, BaseExceptionGroup) as raised:
+        leaf = _sole_leaf(raised)
+        if isinstance(leaf, StorageError):
+            raise click.ClickException(f"storage: {leaf}") from None
+        if not isinstance(leaf, OSError):
+            raise
+        if leaf.errno == errno.EADDRINUSE:
             raise click.UsageError(
                 f"port {config.port} on {config.host} is in use: choose another with --port"
             ) from None
-        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from None
+        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {leaf}") from None
+
+
+def _sole_leaf(exc: BaseException) -> BaseException:
+    """The one exception inside nested single-member groups (trio's nurseries wrap)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _main(config: ServerConfig) -> None:

@@ -6,6 +6,7 @@ checks itself on construction (like h11's events) and gives the decoder its erro
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,10 +28,21 @@ MAX_TS_CHARS: Final = 64  # characters in an echoed ping `ts` string
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
+def show(value: object) -> str:
+    """A short, bounded description of a JSON value for error messages (never recurses)."""
+    if isinstance(value, dict | list):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    if isinstance(value, str):
+        return repr(value[:60] + "...") if len(value) > 60 else repr(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)[:40]
+
+
 def _fail(attribute: attrs.Attribute[Any], what: str, value: object) -> ProtocolError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
+    shown = show(value)
     return ProtocolError(
         ErrorCode.INVALID_FIELD, f"field {_wire_name(attribute)!r} must be {what}, got {shown}"
     )
@@ -95,16 +107,27 @@ def optional(check: Validator) -> Validator:
     return run
 
 
+_UTC_TIME: Final = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?(?:Z|z|\+00:00)"
+)
+
+
 def utc_timestamp(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """ISO-8601 with a UTC offset (`Z` or `+00:00`), as the seed's `toIso8601String()`."""
-    if isinstance(value, str) and len(value) <= MAX_TS_CHARS:
+    """ISO-8601 / RFC 3339 in UTC (`Z` or `+00:00`), as the seed's `toIso8601String()`.
+
+    Up to nanosecond digits are accepted (Go emits 9); `-00:00` ("offset unknown" in
+    RFC 3339) is not UTC.
+    """
+    match = _UTC_TIME.fullmatch(value) if isinstance(value, str) else None
+    if match is not None:
+        date, time_, fraction = match.groups()
+        micros = f".{(fraction or '0')[:6]:0<6}"
         try:
-            parsed = datetime.fromisoformat(value)
+            datetime.fromisoformat(f"{date}T{time_}{micros}+00:00")
         except ValueError:
             pass
         else:
-            if parsed.utcoffset() is not None and parsed.utcoffset() == UTC.utcoffset(None):
-                return
+            return
     raise _fail(attribute, "an ISO-8601 UTC time such as '2026-11-29T10:00:00.000Z'", value)
 
 
@@ -112,10 +135,34 @@ def ping_token(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     ok = (
         value is None
         or (isinstance(value, str) and len(value) <= MAX_TS_CHARS)
-        or (type(value) in (int, float))
+        or (type(value) is int and -MAX_SEQ <= value <= MAX_SEQ)
+        or (type(value) is float and math.isfinite(value))
     )
     if not ok:
-        raise _fail(attribute, f"a number, null or a string of at most {MAX_TS_CHARS}", value)
+        raise _fail(
+            attribute, f"a finite number, null or a string of at most {MAX_TS_CHARS}", value
+        )
+
+
+def non_negative_int(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not int or not 0 <= value <= MAX_SEQ:
+        raise _fail(attribute, "a non-negative integer", value)
+
+
+def one_of(*choices: str) -> Validator:
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise _fail(attribute, "one of " + ", ".join(repr(c) for c in choices), value)
+
+    return check
+
+
+def string(max_chars: int) -> Validator:
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, str) or len(value) > max_chars:
+            raise _fail(attribute, f"a string of at most {max_chars} characters", value)
+
+    return check
 
 
 def utc_now_iso() -> str:

@@ -10,18 +10,38 @@ different fields, hence two classes each (`SendMessage`/`Message`,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
 from . import _fields as f
-from ._errors import ErrorCode
+from ._errors import ErrorCode, ProtocolError
 
 MAX_HISTORY_LIMIT = 1000  # messages per history page, protocol-wide ceiling
+MAX_ERROR_MESSAGE_CHARS = 1000  # characters in an `error` frame's message
 
 
-def _frozen_dict(value: Mapping[str, int]) -> dict[str, int]:
-    return dict(value)
+def _limit_pairs(
+    value: Mapping[str, int] | Iterable[tuple[str, int]],
+) -> tuple[tuple[str, int], ...]:
+    items = value.items() if isinstance(value, Mapping) else value
+    pairs = tuple(sorted((str(k), v) for k, v in items))
+    for key, number in pairs:
+        if type(number) is not int:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, f"field 'limits' must map names to integers ({key!r})"
+            )
+    return pairs
+
+
+def _error_code(value: Any) -> ErrorCode:
+    try:
+        return ErrorCode(value)
+    except ValueError:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"field 'code' must be a known error code, got {f.show(value)}",
+        ) from None
 
 
 def _messages_tuple(value: Iterable[Message]) -> tuple[Message, ...]:
@@ -81,8 +101,6 @@ class HistoryRequest:
 
     def __attrs_post_init__(self) -> None:
         if self.before is not None and self.after is not None:
-            from ._errors import ProtocolError
-
             raise ProtocolError(
                 ErrorCode.INVALID_FIELD, "give at most one of 'before' and 'after'", room=self.room
             )
@@ -116,10 +134,13 @@ class Welcome:
     TYPE: ClassVar[str] = "welcome"
     user_id: str = attrs.field(validator=f.user_name, metadata=f.wire("userId"))
     rooms: tuple[str, ...] = attrs.field(converter=_str_tuple)
-    protocol: int = f.PROTOCOL_VERSION
-    heartbeat_ms: int = attrs.field(metadata=f.wire("heartbeatMs"))
-    idle_timeout_ms: int = attrs.field(metadata=f.wire("idleTimeoutMs"))
-    limits: dict[str, int] = attrs.field(factory=dict, converter=_frozen_dict)
+    protocol: int = attrs.field(default=f.PROTOCOL_VERSION, validator=f.non_negative_int)
+    heartbeat_ms: int = attrs.field(validator=f.non_negative_int, metadata=f.wire("heartbeatMs"))
+    idle_timeout_ms: int = attrs.field(
+        validator=f.non_negative_int, metadata=f.wire("idleTimeoutMs")
+    )
+    # Sorted (name, value) pairs, so the frame stays hashable; a JSON object on the wire.
+    limits: tuple[tuple[str, int], ...] = attrs.field(factory=tuple, converter=_limit_pairs)
 
 
 @attrs.frozen(kw_only=True)
@@ -190,9 +211,7 @@ class Presence:
     TYPE: ClassVar[str] = "presence"
     room: str = attrs.field(validator=f.room_name)
     user_id: str = attrs.field(validator=f.user_name, metadata=f.wire("userId"))
-    status: Literal["joined", "left"] = attrs.field(
-        validator=attrs.validators.in_(("joined", "left"))
-    )
+    status: Literal["joined", "left"] = attrs.field(validator=f.one_of("joined", "left"))
 
 
 @attrs.frozen(kw_only=True)
@@ -200,8 +219,8 @@ class Error:
     """The server refused a frame; the connection stays open."""
 
     TYPE: ClassVar[str] = "error"
-    code: ErrorCode = attrs.field(converter=ErrorCode)
-    message: str = attrs.field(validator=attrs.validators.instance_of(str))
+    code: ErrorCode = attrs.field(converter=_error_code)
+    message: str = attrs.field(validator=f.string(MAX_ERROR_MESSAGE_CHARS))
     id: str | None = attrs.field(default=None, validator=f.optional(f.text))
     room: str | None = attrs.field(default=None, validator=f.optional(f.text))
     retry_after_ms: int | None = attrs.field(

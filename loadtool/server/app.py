@@ -28,6 +28,7 @@ from .storage import MemoryStore, MessageStore, SqliteStore, StorageError
 log = logging.getLogger("loadtool.server")
 
 _MIN_SWEEP_S: Final = 0.05  # seconds between heartbeat sweeps, at the fastest
+_HTTP_PATHS: Final = ("/healthz", "/metrics")  # plain HTTP, never upgraded
 
 
 @attrs.define(eq=False)
@@ -172,7 +173,7 @@ class _Server:
         request = await http.read_request()
         if request is None:
             return None
-        if not hs.is_upgrade(request):
+        if not hs.is_upgrade(request) or request.path in _HTTP_PATHS:
             await self._plain_http(http, request)
             return None
         decision = hs.authorise(request, self._config, self._hub.refuse_reason)

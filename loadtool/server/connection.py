@@ -80,7 +80,9 @@ class Connection:
     def deliver(self, wire: bytes) -> None:
         if not self._writing or self._close_code is not None:
             return
-        if self._queued + len(wire) > self._limits.outbound_queue_bytes:
+        # The limit bounds the backlog; one frame larger than it still goes to a reader
+        # that keeps up (a full history page can exceed a small queue).
+        if self._queued and self._queued + len(wire) > self._limits.outbound_queue_bytes:
             if self._limits.slow_consumer is SlowConsumerPolicy.DROP:
                 self._metrics.dropped += 1
                 return

@@ -85,4 +85,5 @@ def test_every_policy_name_builds(name: PolicyName) -> None:
         assert isinstance(policy, NoReconnect)
         assert delay is None
     else:
-        assert delay is not None and delay >= 0
+        assert delay is not None
+        assert delay >= 0
