@@ -248,7 +248,8 @@ def serve(
             raise click.UsageError(
                 f"port {config.port} on {config.host} is in use: choose another with --port"
             ) from None
-        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {leaf}") from None
+        where = f"{config.host}:{config.port}"
+        raise click.ClickException(f"cannot listen on {where}: {leaf}") from None
 
 
 def _sole_leaf(exc: BaseException) -> BaseException:

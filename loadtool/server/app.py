@@ -185,7 +185,13 @@ class _Server:
             )
             await http.refuse(decision)
             return None
-        return decision, await http.accept(decision.key)
+        self._hub.reserve(decision.grant.user_id)
+        try:
+            initial = await http.accept(decision.key)
+        except BaseException:
+            self._hub.unreserve(decision.grant.user_id)
+            raise
+        return decision, initial
 
     async def _run_connection(
         self, stream: trio.abc.Stream, up: hs.Upgrade, initial: bytes
@@ -209,7 +215,7 @@ class _Server:
             limits=self._config.limits.advertised(),
         )
         conn.deliver(frame_bytes(welcome))
-        self._hub.connect(conn, up.rooms)
+        self._hub.connect(conn, up.rooms, reserved=True)
         try:
             await conn.run(initial)
         except Exception:

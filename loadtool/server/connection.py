@@ -9,6 +9,7 @@ in one syscall (docs/protocol.md §7.6 for what happens when the outbox is full)
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import deque
 from typing import Final
@@ -263,7 +264,7 @@ class Connection:
             self._hub.error(
                 self,
                 p.ProtocolError(p.ErrorCode.RATE_LIMITED, "too many frames; slow down"),
-                retry_after_ms=max(1, round(retry * 1000)),
+                retry_after_ms=max(1, math.ceil(retry * 1000)),
             )
             return
         if not isinstance(data, str):

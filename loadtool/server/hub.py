@@ -102,6 +102,7 @@ class Hub:
         self._user_connections: Counter[str] = Counter()
         self._seen: OrderedDict[tuple[str, str], _Seen] = OrderedDict()
         self._pending: list[PendingMessage] = []
+        self._reserved = 0  # admitted upgrades whose 101 is still being sent
 
     # --- start-up and admission -------------------------------------------------------
 
@@ -116,7 +117,7 @@ class Hub:
 
     def refuse_reason(self, user_id: str) -> HTTPStatus | None:
         """Why a new connection for `user_id` must be refused (§2.5), or None."""
-        if len(self._joined) >= self._limits.max_connections:
+        if len(self._joined) + self._reserved >= self._limits.max_connections:
             return HTTPStatus.SERVICE_UNAVAILABLE
         if self._user_connections[user_id] >= self._limits.max_connections_per_user:
             return HTTPStatus.TOO_MANY_REQUESTS
@@ -128,10 +129,26 @@ class Hub:
 
     # --- connection lifecycle ------------------------------------------------------------
 
-    def connect(self, peer: Peer, rooms: Sequence[str]) -> None:
-        """Register a connection that has been sent `welcome`; join its connect-time rooms."""
+    def reserve(self, user_id: str) -> None:
+        """Hold a connection slot from the admission check until `connect` (or
+        `unreserve` if the handshake fails), so concurrent upgrades cannot all pass it."""
+        self._user_connections[user_id] += 1
+        self._reserved += 1
+
+    def unreserve(self, user_id: str) -> None:
+        self._reserved -= 1
+        self._drop_user_connection(user_id)
+
+    def connect(self, peer: Peer, rooms: Sequence[str], *, reserved: bool = False) -> None:
+        """Register a connection that has been sent `welcome`; join its connect-time rooms.
+
+        `reserved`: the slot was taken by `reserve` at admission.
+        """
         self._joined[peer] = {}
-        self._user_connections[peer.grant.user_id] += 1
+        if reserved:
+            self._reserved -= 1
+        else:
+            self._user_connections[peer.grant.user_id] += 1
         for room in rooms:
             self._join(peer, room, since=None)
 
@@ -142,7 +159,9 @@ class Hub:
             return
         for room in rooms:
             self._leave(peer, room)
-        user = peer.grant.user_id
+        self._drop_user_connection(peer.grant.user_id)
+
+    def _drop_user_connection(self, user: str) -> None:
         self._user_connections[user] -= 1
         if self._user_connections[user] <= 0:
             del self._user_connections[user]

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Final
 
 import attrs
-import pytest
 import trio
 from trio_websocket import connect_websocket_url
 

@@ -71,21 +71,21 @@ class RawClient:
         Raises AssertionError if the server refuses the upgrade.
         """
         sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if receive_buffer is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-        await sock.connect(("127.0.0.1", port))
-        client = cls(
-            trio.SocketStream(sock), WSConnection(ConnectionType.CLIENT), answer_pings=answer_pings
-        )
-        await client._write(
-            client.ws.send(Request(host=f"127.0.0.1:{port}", target=f"/?token={token}{query}"))
-        )
-        while True:
-            event = await client._next_raw()
-            if isinstance(event, AcceptConnection):
-                return client
-            assert not isinstance(event, RejectConnection), f"upgrade refused: {event}"
-            assert event is not None, "server closed the connection during the handshake"
+        try:
+            if receive_buffer is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            await sock.connect(("127.0.0.1", port))
+            ws = WSConnection(ConnectionType.CLIENT)
+            client = cls(trio.SocketStream(sock), ws, answer_pings=answer_pings)
+            target = f"/?token={token}{query}"
+            await client._write(ws.send(Request(host=f"127.0.0.1:{port}", target=target)))
+            while not isinstance(event := await client._next_raw(), AcceptConnection):
+                assert not isinstance(event, RejectConnection), f"upgrade refused: {event}"
+                assert event is not None, "server closed the connection during the handshake"
+        except BaseException:
+            sock.close()
+            raise
+        return client
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -121,10 +121,11 @@ class RawClient:
         always answered (the RFC 6455 closing handshake).
         """
         event = await self._next_raw()
-        ping = isinstance(event, Ping) and self.answer_pings
-        closing = self.ws.state is ConnectionState.REMOTE_CLOSING
-        if ping or (isinstance(event, CloseConnection) and closing):
-            await self._answer(event)  # type: ignore[arg-type]
+        if isinstance(event, Ping):
+            if self.answer_pings:
+                await self._answer(event)
+        elif isinstance(event, CloseConnection) and self.ws.state is ConnectionState.REMOTE_CLOSING:
+            await self._answer(event)
         return event
 
     async def next_frame(self) -> p.ServerFrame:

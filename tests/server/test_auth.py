@@ -354,6 +354,30 @@ async def test_joined_on_connect_carries_the_room_head(
         assert await bob.recv() == p.Joined(room="general", seq=2)
 
 
+async def test_welcome_describes_the_connection(clients: Clients) -> None:
+    limits = Limits(max_text_chars=100, rate_burst=7, history_page_max=9)
+    with trio.fail_after(CEILING_S):
+        srv = await clients.start(limits=limits, heartbeat_interval_s=2.5, idle_timeout_s=7)
+        alice = await clients.connect(srv, "alice", ["b", "a"], welcome=False)
+        assert await alice.recv() == p.Welcome(
+            user_id="alice",
+            rooms=("a", "b"),
+            protocol=1,
+            heartbeat_ms=2500,
+            idle_timeout_ms=7000,
+            limits={
+                "maxMessageBytes": 65536,
+                "maxTextChars": 100,
+                "ratePerSecond": 20,
+                "rateBurst": 7,
+                "maxRoomsPerConnection": 100,
+                "historyPageMax": 9,
+                "resyncMax": 500,
+                "dedupeWindowSeconds": 600,
+            },
+        )
+
+
 async def test_room_not_granted_is_refused_with_403(server: RunningServer) -> None:
     with trio.fail_after(CEILING_S):
         answer = await upgrade(server, f"/?token={token('alice', ['a'])}&rooms=a,secret")
@@ -484,3 +508,59 @@ async def test_client_sender_id_is_ignored(
         assert await bob.recv() == p.HistoryPage(
             room="general", messages=[expected], has_more=False
         )
+
+
+# --- concurrent upgrades -----------------------------------------------------------------
+
+CONCURRENT: Final = 10  # simultaneous upgrade attempts
+
+
+async def concurrent_upgrades(srv: RunningServer, users: list[str]) -> list[int]:
+    """Start one upgrade per user at once; return the statuses, sorted.
+
+    Accepted connections stay open until every attempt has its answer: a client that hung
+    up at once would free its slot and let a later attempt in legitimately.
+    """
+    statuses: list[int] = []
+    answered = trio.Event()
+
+    async def one(user: str) -> None:
+        ws = WSConnection(ConnectionType.CLIENT)
+        stream = await trio.open_tcp_stream("127.0.0.1", srv.port)
+        async with stream:
+            request = Request(host=f"127.0.0.1:{srv.port}", target=f"/?token={token(user)}")
+            await stream.send_all(ws.send(request))
+            status = 0
+            while not status:
+                data = await stream.receive_some()
+                ws.receive_data(bytes(data) if data else None)
+                for event in ws.events():
+                    if isinstance(event, AcceptConnection):
+                        status = 101
+                    elif isinstance(event, RejectConnection):
+                        status = event.status_code
+                if not data and not status:
+                    status = -1
+            statuses.append(status)
+            if len(statuses) == len(users):
+                answered.set()
+            await answered.wait()
+
+    async with trio.open_nursery() as attempts:
+        for user in users:
+            attempts.start_soon(one, user)
+    return sorted(statuses)
+
+
+async def test_concurrent_upgrades_of_one_user_respect_the_limit(clients: Clients) -> None:
+    with trio.fail_after(CEILING_S):
+        srv = await clients.start(limits=Limits(max_connections_per_user=1))
+        statuses = await concurrent_upgrades(srv, ["alice"] * CONCURRENT)
+    assert statuses == [101] + [429] * (CONCURRENT - 1)
+
+
+async def test_concurrent_upgrades_respect_max_connections(clients: Clients) -> None:
+    with trio.fail_after(CEILING_S):
+        srv = await clients.start(limits=Limits(max_connections=1))
+        statuses = await concurrent_upgrades(srv, [f"user{n}" for n in range(CONCURRENT)])
+    assert statuses == [101] + [503] * (CONCURRENT - 1)

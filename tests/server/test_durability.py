@@ -146,9 +146,10 @@ async def test_no_ack_before_the_message_is_in_the_database(
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as check:
 
         def stored(seq: int) -> tuple[str, str] | None:
-            return check.execute(
+            row: tuple[str, str] | None = check.execute(
                 "SELECT id, sender_id FROM messages WHERE room = 'general' AND seq = ?", (seq,)
             ).fetchone()
+            return row
 
         with trio.fail_after(CEILING_S):
             for n in range(1, count + 1):

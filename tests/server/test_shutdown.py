@@ -34,6 +34,11 @@ async def pool(nursery: trio.Nursery) -> AsyncIterator[ClientPool]:
     await clients.aclose()
 
 
+def _code(closed: ConnectionClosed) -> int:
+    assert closed.reason is not None
+    return int(closed.reason.code)
+
+
 async def _frames_until_closed(client: Client) -> tuple[list[p.ServerFrame], int]:
     """Every frame up to the close (presence left out), and the close code."""
     frames: list[p.ServerFrame] = []
@@ -41,7 +46,7 @@ async def _frames_until_closed(client: Client) -> tuple[list[p.ServerFrame], int
         try:
             frame = await client.recv()
         except ConnectionClosed as closed:
-            return frames, int(closed.reason.code)
+            return frames, _code(closed)
         if not isinstance(frame, p.Presence):
             frames.append(frame)
 
@@ -72,7 +77,7 @@ async def test_shutdown_commits_a_pending_message_and_acks_it_before_1001(
     nursery: trio.Nursery, pool: ClientPool, tmp_path: Path
 ) -> None:
     """With --db the ack waits for the commit; hold the database's write lock so the
-    message is still uncommitted when the shutdown begins."""
+    message is still uncommitted when the shutdown begins (§9 steps 2-4)."""
     db = tmp_path / "x.db"
     srv: RunningServer = await nursery.start(serve, server_config(db_path=db, close_timeout_s=2))
     alice = await pool.ws(srv, "alice")
@@ -86,6 +91,9 @@ async def test_shutdown_commits_a_pending_message_and_acks_it_before_1001(
             srv.shutdown()
             await trio.testing.wait_all_tasks_blocked()  # the shutdown waits for the commit
             assert not srv.stopped.is_set()
+            # Frames arriving once the shutdown began are ignored, not answered.
+            await alice.send(p.SendMessage(id="late", room="general", text="too late"))
+            await trio.testing.wait_all_tasks_blocked()
             blocker.execute("ROLLBACK")
             await _assert_acked_then_closed(alice, bob)
             await srv.stopped.wait()
