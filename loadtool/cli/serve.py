@@ -161,6 +161,41 @@ _DEFAULTS = Limits()
     help="How long a message id is remembered.",
 )
 @click.option(
+    "--dedupe-max",
+    type=click.IntRange(1),
+    default=_DEFAULTS.dedupe_max_entries,
+    show_default=True,
+    help="Message ids remembered server-wide (oldest forgotten first).",
+)
+@click.option(
+    "--abuse-refusals",
+    type=click.IntRange(1),
+    default=_DEFAULTS.abuse_refusals,
+    show_default=True,
+    help="Rate-limit refusals within --abuse-window that close a connection (1008).",
+)
+@click.option(
+    "--abuse-window",
+    type=DURATION,
+    default=f"{int(_DEFAULTS.abuse_window_s)}s",
+    show_default=True,
+    help="Window for --abuse-refusals.",
+)
+@click.option(
+    "--handshake-timeout",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="Time a client has to complete the HTTP upgrade.",
+)
+@click.option(
+    "--close-timeout",
+    type=DURATION,
+    default="5s",
+    show_default=True,
+    help="Time a client has to answer a close frame before it is dropped.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -194,6 +229,11 @@ def serve(
     resync_max: int,
     history_cache: int,
     dedupe_window: float,
+    dedupe_max: int,
+    abuse_refusals: int,
+    abuse_window: float,
+    handshake_timeout: float,
+    close_timeout: float,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -218,6 +258,9 @@ def serve(
             resync_max=resync_max,
             history_cache=history_cache,
             dedupe_window_s=dedupe_window,
+            dedupe_max_entries=dedupe_max,
+            abuse_refusals=abuse_refusals,
+            abuse_window_s=abuse_window,
         )
         config = ServerConfig(
             secret=secret,
@@ -228,6 +271,8 @@ def serve(
             limits=limits,
             heartbeat_interval_s=heartbeat,
             idle_timeout_s=idle_timeout,
+            handshake_timeout_s=handshake_timeout,
+            close_timeout_s=close_timeout,
             db_path=db_path,
             certfile=certfile,
             keyfile=keyfile,

@@ -221,7 +221,7 @@ class _Server:
         except Exception:
             # A bug must cost one connection, not the server: log it with its traceback.
             log.exception("connection failed", extra={"fields": {"user": up.grant.user_id}})
-            self._metrics.closes[p.CloseCode.INTERNAL_ERROR] += 1
+            await conn.fail("internal error")
             await trio.aclose_forcefully(stream)
         finally:
             self._hub.disconnect(conn)

@@ -8,6 +8,7 @@ in one syscall (docs/protocol.md §7.6 for what happens when the outbox is full)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -81,9 +82,10 @@ class Connection:
     def deliver(self, wire: bytes) -> None:
         if not self._writing or self._close_code is not None:
             return
-        # The limit bounds the backlog; one frame larger than it still goes to a reader
-        # that keeps up (a full history page can exceed a small queue).
-        if self._queued and self._queued + len(wire) > self._limits.outbound_queue_bytes:
+        # The limit bounds the backlog before a frame is queued, so one frame larger than
+        # the limit (a full history page) still reaches a reader that keeps up; the
+        # backlog stays under the limit plus one frame.
+        if self._queued >= self._limits.outbound_queue_bytes:
             if self._limits.slow_consumer is SlowConsumerPolicy.DROP:
                 self._metrics.dropped += 1
                 return
@@ -129,6 +131,20 @@ class Connection:
         self._scope.deadline = min(
             self._scope.deadline, trio.current_time() + self._config.close_timeout_s
         )
+
+    async def fail(self, reason: str) -> None:
+        """Close with 1011 after a server bug broke this connection (bounded, never raises)."""
+        if self._ws.state is not ConnectionState.OPEN or not self._open:
+            return
+        self._close_code = p.CloseCode.INTERNAL_ERROR
+        self._metrics.closes[p.CloseCode.INTERNAL_ERROR] += 1
+        data = self._ws.send(CloseConnection(code=p.CloseCode.INTERNAL_ERROR, reason=reason))
+        with trio.move_on_after(self._config.close_timeout_s, shield=True):
+            with contextlib.suppress(
+                trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError
+            ):
+                await self._stream.send_all(data)
+        self._open = False
 
     def drain(self) -> None:
         """Stop taking frames from this client (shutdown); what is queued still goes out."""
@@ -299,7 +315,9 @@ class Connection:
             log.warning("history read failed", extra={"fields": {"error": str(exc)}})
             self._hub.error(
                 self,
-                p.ProtocolError(p.ErrorCode.UNAVAILABLE, "history is unavailable right now"),
+                p.ProtocolError(
+                    p.ErrorCode.UNAVAILABLE, "history is unavailable right now", room=query.room
+                ),
             )
             return
         page = p.HistoryPage(
