@@ -1,13 +1,16 @@
-"""One client WebSocket connection over trio + wsproto, kept thin for the swarm's hot path.
+"""One client WebSocket connection over trio, kept thin for the swarm's hot path.
 
-Why not trio-websocket here: its reader task and channel hand-off per message cost more
-than the accounting they feed (docs/performance.md). This module reads in batches: one
+Why not trio-websocket here: its reader task and channel hand-off per message, and
+wsproto's general parser, cost more than the accounting they feed. The upgrade is plain
+HTTP/1.1 through h11; frames go through `wsframes` (tested against wsproto). One
 `receive_some` yields every complete text message it carried.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,19 +18,12 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import attrs
+import h11
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
+from wsproto.utilities import generate_accept_token
+
+from . import wsframes as wsf
+from .wsframes import FrameParser
 
 _RECEIVE_BYTES: Final = 64 * 1024
 _MAX_REJECT_BODY: Final = 4096  # bytes of a refusal body kept for the error message
@@ -95,11 +91,12 @@ class Endpoint:
 class WsClient:
     """A connected client WebSocket. Sends are serialised; one task reads."""
 
-    def __init__(self, stream: trio.abc.Stream, ws: WSConnection) -> None:
+    def __init__(self, stream: trio.abc.Stream, parser: FrameParser) -> None:
         self._stream = stream
-        self._ws = ws
+        self._parser = parser
         self._send_lock = trio.Lock()
-        self._parts: list[str] = []
+        self._early: list[str] = []  # messages that arrived with the 101
+        self._closing = False  # we sent a close frame
 
     @classmethod
     async def connect(
@@ -113,7 +110,7 @@ class WsClient:
 
         Raises:
             Rejected: the server answered the upgrade with an HTTP error status.
-            Closed: the connection dropped during the handshake.
+            Closed: the connection dropped (or the server misbehaved) during the handshake.
             OSError: the TCP (or TLS) connection could not be made.
         """
         stream: trio.abc.Stream
@@ -124,48 +121,70 @@ class WsClient:
         else:
             stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
         try:
-            ws = WSConnection(ConnectionType.CLIENT)
-            request = Request(
-                host=f"{endpoint.host}:{endpoint.port}",
-                target=target or endpoint.target,
-                extra_headers=[(k.encode(), v.encode()) for k, v in headers],
-            )
-            await stream.send_all(ws.send(request))
-            client = cls(stream, ws)
-            await client._await_accept()
+            client = cls(stream, FrameParser())
+            await client._handshake(endpoint, target or endpoint.target, headers)
             return client
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
 
-    async def _await_accept(self) -> None:
+    async def _handshake(
+        self, endpoint: Endpoint, target: str, headers: Sequence[tuple[str, str]]
+    ) -> None:
+        key = base64.b64encode(os.urandom(16))
+        http = h11.Connection(h11.CLIENT)
+        request = h11.Request(
+            method="GET",
+            target=target,
+            headers=[
+                ("Host", f"{endpoint.host}:{endpoint.port}"),
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", key.decode()),
+                ("Sec-WebSocket-Version", "13"),
+                *headers,
+            ],
+        )
+        await self._stream.send_all(http.send(request) + (http.send(h11.EndOfMessage()) or b""))
         status = 0
         body = bytearray()
         while True:
             try:
-                data = await self._stream.receive_some(_RECEIVE_BYTES)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise Closed(1006, f"during handshake: {exc}") from None
-            if not data:
-                if status:
+                event = http.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise Closed(1006, f"bad HTTP answer to the upgrade: {exc}") from None
+            if event is h11.NEED_DATA:
+                try:
+                    data = await self._stream.receive_some(_RECEIVE_BYTES)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    raise Closed(1006, f"during the handshake: {exc}") from None
+                if not data and status:
                     raise Rejected(status, body.decode("utf-8", "replace"))
-                raise Closed(1006, "connection closed during the handshake")
-            self._ws.receive_data(bytes(data))
-            for event in self._ws.events():
-                if isinstance(event, AcceptConnection):
-                    return
-                if isinstance(event, RejectConnection):
-                    status = event.status_code
-                    if not event.has_body:
-                        raise Rejected(status, "")
-                elif isinstance(event, RejectData):
-                    body += event.data[:_MAX_REJECT_BODY]
-                    if event.body_finished:
-                        raise Rejected(status, body.decode("utf-8", "replace"))
+                http.receive_data(bytes(data))
+                continue
+            if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
+                accept = dict(event.headers).get(b"sec-websocket-accept", b"")
+                if accept != generate_accept_token(key):
+                    raise Closed(1006, "the server's Sec-WebSocket-Accept does not match")
+                trailing, _ = http.trailing_data
+                if trailing:
+                    texts, controls = self._parser.feed(bytes(trailing))
+                    self._early.extend(texts)
+                    if controls:
+                        await self._answer(controls)
+                return
+            if isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                body += event.data[: max(0, _MAX_REJECT_BODY - len(body))]
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                raise Rejected(status or 1006, body.decode("utf-8", "replace"))
+            elif event is h11.PAUSED:
+                raise Closed(1006, "the upgrade did not complete")
 
     async def send_text(self, text: str) -> None:
         """Send one text message. Raises Closed if the connection is gone."""
-        await self._send(self._ws.send(TextMessage(data=text)))
+        await self._send(wsf.text_frame(text))
 
     async def _send(self, data: bytes) -> None:
         async with self._send_lock:
@@ -177,44 +196,48 @@ class WsClient:
     async def receive_batch(self) -> list[str]:
         """The complete text messages in the next chunk from the network (maybe none).
 
-        Answers pings itself. Binary messages are ignored (protocol v1 has none).
+        Answers pings itself; binary messages are ignored (protocol v1 has none).
 
         Raises:
-            Closed: the server closed (with its code) or the connection dropped (1006).
+            Closed: the server closed (with its code), broke the protocol, or the
+                connection dropped (1006).
         """
+        if self._early:
+            early, self._early = self._early, []
+            return early
         try:
             data = await self._stream.receive_some(_RECEIVE_BYTES)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise Closed(1006, str(exc)) from None
         if not data:
             raise Closed(1006, "connection dropped")
-        self._ws.receive_data(bytes(data))
-        out: list[str] = []
-        for event in self._ws.events():
-            if isinstance(event, TextMessage):
-                if event.message_finished and not self._parts:
-                    out.append(event.data)
-                else:
-                    self._parts.append(event.data)
-                    if event.message_finished:
-                        out.append("".join(self._parts))
-                        self._parts.clear()
-            elif isinstance(event, Ping):
-                await self._send(self._ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                if self._ws.state is ConnectionState.REMOTE_CLOSING:
+        try:
+            texts, controls = self._parser.feed(bytes(data))
+        except wsf.FrameError as exc:
+            await self.close(exc.code, str(exc)[:100])
+            raise Closed(exc.code, str(exc)) from None
+        if controls:
+            await self._answer(controls)
+        return texts
+
+    async def _answer(self, controls: list[wsf.Control]) -> None:
+        for control in controls:
+            if control.opcode == wsf.OP_PING:
+                await self._send(wsf.client_frame(wsf.OP_PONG, control.payload))
+            elif control.opcode == wsf.OP_CLOSE:
+                if not self._closing:
+                    self._closing = True
                     with contextlib.suppress(Closed):
-                        await self._send(self._ws.send(event.response()))
-                raise Closed(event.code, event.reason or "")
-            elif isinstance(event, BytesMessage):
-                continue
-        return out
+                        reply = control.code if control.code != wsf.NO_STATUS else 1000
+                        await self._send(wsf.close_frame(reply))
+                raise Closed(control.code, control.reason)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Send a close frame (if still open) and drop the connection; never raises."""
-        if self._ws.state is ConnectionState.OPEN:
+        """Send a close frame (once) and drop the connection; never raises."""
+        if not self._closing:
+            self._closing = True
             with contextlib.suppress(Closed):
-                await self._send(self._ws.send(CloseConnection(code=code, reason=reason)))
+                await self._send(wsf.close_frame(code, reason))
         await self.abort()
 
     async def abort(self) -> None:

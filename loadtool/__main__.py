@@ -1,0 +1,5 @@
+"""`python -m loadtool` is the `loadtool` command."""
+
+from .cli import main
+
+main()

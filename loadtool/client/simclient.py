@@ -1,0 +1,420 @@
+"""One simulated chat user: the seed article's `ChatSocket`, instrumented.
+
+It connects with a token, joins its rooms, sends on an open-loop schedule (intended send
+times are fixed in advance, so a stalled server cannot hide behind coordinated omission),
+receives, heartbeats, buffers sends in an outbox while disconnected and replays them with
+the same `id`, and reconnects with a back-off policy. Every delivery goes to the ledger
+(sans-IO accounting); this module only moves bytes and keeps per-connection state.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import attrs
+import orjson
+import trio
+
+from ..results.correlation import decode_text, encode_text
+from ..results.recorder import Recorder
+from ..results.runclock import RunClock
+from .policies import Backoff
+from .stats import ClientStats
+from .transport import Closed, Endpoint, Rejected, WsClient
+
+CONNECT_TIMEOUT_S: Final = 10.0  # a dial (TCP + TLS + upgrade) that takes longer failed
+DEAD_AFTER_HEARTBEATS: Final = 3  # nothing received for this many intervals: peer is dead
+_DROP_CODE: Final = 4001  # recorded for a client-side drop fault (never sent)
+DEAD_PEER_CODE: Final = 4002  # recorded when the server went silent (never sent)
+
+
+class Dialect(enum.StrEnum):
+    V1 = "v1"
+    SEED = "seed"
+
+
+@attrs.frozen(kw_only=True)
+class ClientPlan:
+    """Everything one simulated client needs, decided by the swarm before the run."""
+
+    index: int
+    rooms: tuple[int, ...]  # room indices (membership)
+    room_names: tuple[str, ...]  # their wire names, same order
+    endpoint: Endpoint
+    token: str | None
+    explicit_join: bool  # v1 without minted tokens: send `join` for each room
+    dialect: Dialect
+    run_id: str
+    heartbeat_s: float | None
+    outbox: bool
+    resync: bool
+
+
+@attrs.define(eq=False)
+class _Pending:
+    seq: int
+    room: int
+    intended_ns: int
+    text: str
+    written: bool = False
+
+
+@attrs.define(eq=False)
+class _RoomSync:
+    top: int = 0  # highest seq received live
+    resync_floor: int | None = None  # top at reconnect while a re-sync is running
+    live_during_resync: set[int] = attrs.field(factory=set)
+
+
+# previous intended send time (None: the first) -> the next one, or None: no more sends
+SendSchedule = Callable[[int | None], int | None]
+SizeFn = Callable[[random.Random], int]
+
+
+class SimClient:
+    """Runs until cancelled; `drop()` injects a client-side connection loss."""
+
+    def __init__(
+        self,
+        plan: ClientPlan,
+        *,
+        ledger: Recorder,
+        stats: ClientStats,
+        clock: RunClock,
+        backoff: Backoff,
+        rng: random.Random,
+        schedule: SendSchedule,
+        size: SizeFn,
+    ) -> None:
+        self._plan = plan
+        self._ledger = ledger
+        self._stats = stats
+        self._clock = clock
+        self._backoff = backoff
+        self._rng = rng
+        self._schedule = schedule
+        self._size = size
+        self._conn: WsClient | None = None
+        self._outbox: deque[_Pending] = deque()  # not yet written (v1 and seed)
+        self._unacked: dict[int, _Pending] = {}  # v1: written, waiting for `ack`
+        self._seq = 0
+        self._sync = {name: _RoomSync() for name in plan.room_names}
+        self._room_index = dict(zip(plan.room_names, plan.rooms, strict=True))
+        self._joined_once: set[str] = set()
+        self._requests: deque[str] = deque()  # frames to send after handling a batch
+        self._drop_scope: trio.CancelScope | None = None
+        self._sending_done = trio.Event()
+        self._leaving = trio.Event()
+        self.connected = trio.Event()  # set on the first successful connect
+
+    @property
+    def index(self) -> int:
+        return self._plan.index
+
+    @property
+    def is_connected(self) -> bool:
+        return self._conn is not None
+
+    def drop(self) -> bool:
+        """Abort the current connection as a network fault would. False if not connected."""
+        if self._drop_scope is None:
+            return False
+        self._drop_scope.cancel()
+        return True
+
+    def stop_sending(self) -> None:
+        self._sending_done.set()
+
+    def leave(self) -> None:
+        """Leave for good: stop sending, close the connection with 1000, do not reconnect."""
+        self._sending_done.set()
+        self._leaving.set()
+        if self._drop_scope is not None:
+            self._drop_scope.cancel()
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._pace)
+            await self._connection_loop()
+            nursery.cancel_scope.cancel()
+
+    # --- connections ---------------------------------------------------------------------
+
+    async def _connection_loop(self) -> None:
+        plan = self._plan
+        target = plan.endpoint.with_query(token=plan.token) if plan.token else None
+        while True:
+            self._backoff.on_dial()
+            conn: WsClient | None = None
+            try:
+                with trio.fail_after(CONNECT_TIMEOUT_S):
+                    conn = await WsClient.connect(plan.endpoint, target=target)
+            except Rejected as exc:
+                self._stats.refused[exc.status] += 1
+                self._stats.last_error = str(exc)
+                self._ledger.error(self._clock.now_ns())
+            except (Closed, OSError, trio.TooSlowError) as exc:
+                self._stats.connect_failures += 1
+                self._stats.last_error = f"{type(exc).__name__}: {exc}"
+                self._ledger.error(self._clock.now_ns())
+            if conn is not None:
+                now = self._clock.now_ns()
+                self._backoff.on_connected()
+                self._ledger.connected(plan.index, now)
+                self.connected.set()
+                code = await self._serve(conn)
+                self._ledger.disconnected(plan.index, self._clock.now_ns())
+                if self._leaving.is_set():
+                    break
+                self._stats.closes[code] += 1
+            delay = self._backoff.next_delay()
+            if delay is None or self._leaving.is_set():
+                break
+            with trio.move_on_after(delay):
+                await self._leaving.wait()
+            if self._leaving.is_set():
+                break
+        now = self._clock.now_ns()
+        for name in self._joined_once:
+            self._ledger.member_until(plan.index, self._room_index[name], now)
+
+    async def _serve(self, conn: WsClient) -> int:
+        """Use one connection until it ends; returns its close code."""
+        code = _DROP_CODE
+        with trio.CancelScope() as self._drop_scope:
+            try:
+                await self._open(conn)
+                await self._read(conn)
+            except Closed as exc:
+                code = exc.code
+        self._drop_scope = None
+        self._conn = None
+        if self._leaving.is_set():
+            await conn.close(1000, "leaving")
+        else:
+            await conn.abort()
+        for pending in sorted(self._unacked.values(), key=lambda p: p.seq, reverse=True):
+            self._outbox.appendleft(pending)  # replay unacked first, in order
+        self._unacked.clear()
+        return code
+
+    async def _open(self, conn: WsClient) -> None:
+        plan = self._plan
+        if plan.dialect is Dialect.V1:
+            for name in plan.room_names:
+                sync = self._sync[name]
+                since = sync.top if (plan.resync and name in self._joined_once) else None
+                if since is not None:
+                    sync.resync_floor = since
+                    sync.live_during_resync.clear()
+                if since is not None or plan.explicit_join:
+                    frame: dict[str, Any] = {"type": "join", "room": name}
+                    if since is not None:
+                        frame["since"] = since
+                    await conn.send_text(orjson.dumps(frame).decode())
+        # Replay the outbox in order; what the pacer adds meanwhile is sent too.
+        while self._outbox:
+            pending = self._outbox.popleft()
+            await self._write(conn, pending)
+        self._conn = conn
+
+    async def _write(self, conn: WsClient, pending: _Pending) -> None:
+        plan = self._plan
+        if plan.dialect is Dialect.V1:
+            self._unacked[pending.seq] = pending
+        await conn.send_text(pending.text)
+        if not pending.written:
+            pending.written = True
+            self._ledger.sent(plan.index, pending.seq, pending.room, pending.intended_ns)
+
+    # --- sending -------------------------------------------------------------------------
+
+    async def _pace(self) -> None:
+        plan = self._plan
+        heartbeat_ns = int(plan.heartbeat_s * 1e9) if plan.heartbeat_s else None
+        await self.connected.wait()  # the schedule starts with the first connection
+        now = self._clock.now_ns()
+        next_send = self._schedule(None)
+        next_ping = now + heartbeat_ns if heartbeat_ns else None
+        while not self._sending_done.is_set() and (next_send is not None or next_ping):
+            due = min(t for t in (next_send, next_ping) if t is not None)
+            await trio.sleep(max(0.0, (due - self._clock.now_ns()) / 1e9))
+            if self._sending_done.is_set():
+                return
+            if next_ping is not None and due == next_ping and heartbeat_ns:
+                await self._ping()
+                next_ping += heartbeat_ns
+                continue
+            assert next_send is not None
+            await self._send_one(next_send)
+            next_send = self._schedule(next_send)
+
+    async def _send_one(self, intended_ns: int) -> None:
+        plan = self._plan
+        self._seq += 1
+        slot = self._rng.randrange(len(plan.rooms))
+        room, name = plan.rooms[slot], plan.room_names[slot]
+        text = encode_text(
+            plan.run_id, plan.index, self._seq, room, intended_ns, self._size(self._rng)
+        )
+        msg_id = f"{plan.run_id}-{plan.index}-{self._seq}"
+        frame: dict[str, Any] = {"id": msg_id, "room": name, "text": text}
+        if plan.dialect is Dialect.V1:
+            frame = {"type": "message", **frame}
+        else:  # the seed's ChatMessage.toJson(), senderId and sentAt included
+            frame["senderId"] = f"user{plan.index}"
+            frame["sentAt"] = _iso(intended_ns)
+        pending = _Pending(
+            seq=self._seq, room=room, intended_ns=intended_ns, text=orjson.dumps(frame).decode()
+        )
+        conn = self._conn
+        if conn is None or self._outbox:
+            if plan.outbox:
+                self._outbox.append(pending)
+            else:
+                self._stats.unsent += 1
+            return
+        try:
+            await self._write(conn, pending)
+        except Closed:
+            if plan.outbox and not pending.written:
+                self._outbox.append(pending)
+            elif not pending.written:
+                self._stats.unsent += 1
+
+    async def _ping(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        ts = _iso(self._clock.now_ns())
+        try:
+            await conn.send_text(orjson.dumps({"type": "ping", "ts": ts}).decode())
+        except Closed:
+            return
+        self._stats.pings += 1
+
+    # --- receiving -----------------------------------------------------------------------
+
+    async def _read(self, conn: WsClient) -> None:
+        heartbeat = self._plan.heartbeat_s
+        dead_after = heartbeat * DEAD_AFTER_HEARTBEATS if heartbeat else float("inf")
+        while True:
+            with trio.move_on_after(dead_after) as quiet:
+                batch = await conn.receive_batch()
+            if quiet.cancelled_caught:
+                self._stats.dead_peers += 1
+                raise Closed(DEAD_PEER_CODE, "nothing from the server: dead peer")
+            self._handle(batch)
+            while self._requests:
+                await conn.send_text(self._requests.popleft())
+
+    def _handle(self, batch: list[str]) -> None:
+        for text in batch:
+            try:
+                obj = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                self._stats.bad_frames += 1
+                continue
+            if not isinstance(obj, dict):
+                self._stats.bad_frames += 1
+                continue
+            kind = obj.get("type")
+            if kind == "message" or (kind is None and "text" in obj):
+                self._receipt(obj, live=True)
+            elif kind == "ack":
+                self._ack(obj)
+            elif kind == "history":
+                self._history(obj)
+            elif kind == "joined":
+                self._joined(obj)
+            elif kind == "error":
+                self._stats.errors[str(obj.get("code"))] += 1
+                self._ledger.error(self._clock.now_ns())
+            # welcome, pong, presence, typing and relayed pings need no accounting
+
+    def _receipt(self, obj: dict[str, Any], *, live: bool) -> None:
+        text = obj.get("text")
+        corr = decode_text(text) if isinstance(text, str) else None
+        if corr is None or corr.run_id != self._plan.run_id:
+            self._stats.foreign_messages += 1
+            return
+        seq = obj.get("seq")
+        name = obj.get("room")
+        sync = self._sync.get(name) if isinstance(name, str) else None
+        if sync is not None and type(seq) is int:
+            if not live:
+                if (sync.resync_floor is not None and seq <= sync.resync_floor) or (
+                    seq in sync.live_during_resync
+                ):
+                    return  # re-sync overlap: this client already had it
+            elif sync.resync_floor is not None:
+                sync.live_during_resync.add(seq)
+            if seq > sync.top:
+                sync.top = seq
+        self._ledger.received(
+            self._plan.index, corr.sender, corr.seq, corr.room, corr.intended_ns,
+            self._clock.now_ns(),
+        )  # fmt: skip
+
+    def _ack(self, obj: dict[str, Any]) -> None:
+        msg_id = obj.get("id")
+        if not isinstance(msg_id, str):
+            return
+        _, _, tail = msg_id.rpartition("-")
+        if not tail.isdigit():
+            return
+        pending = self._unacked.pop(int(tail), None)
+        if pending is not None:
+            self._ledger.acked(
+                self._plan.index, pending.seq, pending.intended_ns, self._clock.now_ns()
+            )
+        elif obj.get("duplicate"):
+            self._stats.duplicate_acks += 1
+
+    def _joined(self, obj: dict[str, Any]) -> None:
+        name = obj.get("room")
+        if not isinstance(name, str) or name not in self._room_index:
+            return
+        if name not in self._joined_once:
+            self._joined_once.add(name)
+            self._ledger.member_since(
+                self._plan.index, self._room_index[name], self._clock.now_ns()
+            )
+            seq = obj.get("seq")
+            if type(seq) is int:
+                self._sync[name].top = seq
+
+    def _history(self, obj: dict[str, Any]) -> None:
+        name = obj.get("room")
+        messages = obj.get("messages")
+        if not isinstance(name, str) or not isinstance(messages, list):
+            return
+        for message in messages:
+            if isinstance(message, dict):
+                self._receipt({**message, "room": name}, live=False)
+        sync = self._sync.get(name)
+        if sync is None:
+            return
+        if obj.get("hasMore") and messages and self._conn is not None:
+            last = messages[-1].get("seq") if isinstance(messages[-1], dict) else None
+            if type(last) is int:
+                self._stats.history_pages += 1
+                frame = {"type": "history", "room": name, "after": last}
+                self._requests.append(orjson.dumps(frame).decode())
+                return
+        sync.resync_floor = None
+        sync.live_during_resync.clear()
+
+
+def _iso(run_ns: int) -> str:
+    """The run clock is the wall clock at the run's start plus monotonic time."""
+    return (
+        datetime.fromtimestamp(run_ns / 1e9, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )

@@ -1,0 +1,75 @@
+"""One call per event feeds both owners of a run's numbers: the ledger and the time series.
+
+The ledger keeps the exact accounting (loss, duplicates, order, latency histograms); the
+time series keeps the per-second view for reports; `window` is the latency of the current
+progress interval, swapped by the progress task.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from .histogram import LatencyHistogram
+from .ledger import Ledger, Receipt
+from .timeseries import TimeSeries
+
+
+@attrs.define(eq=False)
+class Recorder:
+    ledger: Ledger
+    series: TimeSeries
+    window: LatencyHistogram = attrs.field(factory=LatencyHistogram)
+    sent_count: int = 0
+    delivered_count: int = 0
+    connected_now: int = 0
+    _ever_connected: set[int] = attrs.field(factory=set)
+
+    def member_since(self, client: int, room: int, now_ns: int) -> None:
+        self.ledger.member_since(client, room, now_ns)
+
+    def member_until(self, client: int, room: int, now_ns: int) -> None:
+        self.ledger.member_until(client, room, now_ns)
+
+    def connected(self, client: int, now_ns: int) -> None:
+        self.ledger.connected(client, now_ns)
+        self.series.add("connects", now_ns)
+        if client in self._ever_connected:
+            self.series.add("reconnects", now_ns)
+        else:
+            self._ever_connected.add(client)
+        self.connected_now += 1
+        self.series.gauge("connected", now_ns, self.connected_now)
+
+    def disconnected(self, client: int, now_ns: int) -> None:
+        self.ledger.disconnected(client, now_ns)
+        self.series.add("disconnects", now_ns)
+        self.connected_now -= 1
+        self.series.gauge("connected", now_ns, self.connected_now)
+
+    def sent(self, sender: int, seq: int, room: int, intended_ns: int) -> None:
+        self.ledger.sent(sender, seq, room, intended_ns)
+        self.series.add("sent", intended_ns)
+        self.sent_count += 1
+
+    def received(
+        self, recipient: int, sender: int, seq: int, room: int, intended_ns: int, now_ns: int
+    ) -> Receipt:
+        receipt = self.ledger.received(recipient, sender, seq, room, intended_ns, now_ns)
+        if receipt is Receipt.NEW or receipt is Receipt.OUT_OF_ORDER:
+            latency = now_ns - intended_ns
+            self.series.add("delivered", now_ns)
+            self.series.latency(now_ns, latency)
+            self.window.record_ns(latency)
+            self.delivered_count += 1
+        return receipt
+
+    def acked(self, sender: int, seq: int, intended_ns: int, now_ns: int) -> None:
+        if self.ledger.acked(sender, seq, intended_ns, now_ns):
+            self.series.add("acks", now_ns)
+
+    def error(self, now_ns: int) -> None:
+        self.series.add("errors", now_ns)
+
+    def take_window(self) -> LatencyHistogram:
+        window, self.window = self.window, LatencyHistogram()
+        return window
