@@ -38,7 +38,8 @@ def show(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value)[:40]
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:40] + "..."
 
 
 def _fail(attribute: attrs.Attribute[Any], what: str, value: object) -> ProtocolError:

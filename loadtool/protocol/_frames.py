@@ -9,6 +9,7 @@ different fields, hence two classes each (`SendMessage`/`Message`,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -22,34 +23,48 @@ MAX_ERROR_MESSAGE_CHARS = 1000  # characters in an `error` frame's message
 
 
 def _limit_pairs(
-    value: Mapping[str, int] | Iterable[tuple[str, int]],
-) -> tuple[tuple[str, int], ...]:
+    value: Mapping[str, float] | Iterable[tuple[str, float]],
+) -> tuple[tuple[str, float], ...]:
     items = value.items() if isinstance(value, Mapping) else value
     pairs = tuple(sorted((str(k), v) for k, v in items))
     for key, number in pairs:
-        if type(number) is not int:
+        ok = (type(number) is int and 0 <= number <= f.MAX_SEQ) or (
+            type(number) is float and math.isfinite(number) and number >= 0
+        )
+        if not ok:
             raise ProtocolError(
-                ErrorCode.INVALID_FIELD, f"field 'limits' must map names to integers ({key!r})"
+                ErrorCode.INVALID_FIELD,
+                f"field 'limits' must map names to non-negative numbers ({key!r})",
             )
     return pairs
 
 
 def _error_code(value: Any) -> ErrorCode:
-    try:
-        return ErrorCode(value)
-    except ValueError:
+    # Look up by value ourselves: ErrorCode(value) would repr any value, however deep.
+    code = ErrorCode._value2member_map_.get(value) if isinstance(value, str) else None
+    if not isinstance(code, ErrorCode):
         raise ProtocolError(
             ErrorCode.INVALID_FIELD,
             f"field 'code' must be a known error code, got {f.show(value)}",
-        ) from None
+        )
+    return code
 
 
 def _messages_tuple(value: Iterable[Message]) -> tuple[Message, ...]:
     return tuple(value)
 
 
-def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+def _room_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'rooms' must be a list of room names")
+    rooms = tuple(value)
+    for room in rooms:
+        if not isinstance(room, str) or f.ROOM_PATTERN.fullmatch(room) is None:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"field 'rooms' must be a list of room names, got {f.show(room)}",
+            )
+    return rooms
 
 
 # --- client -> server -----------------------------------------------------------------
@@ -133,14 +148,14 @@ class Welcome:
 
     TYPE: ClassVar[str] = "welcome"
     user_id: str = attrs.field(validator=f.user_name, metadata=f.wire("userId"))
-    rooms: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    rooms: tuple[str, ...] = attrs.field(converter=_room_tuple)
     protocol: int = attrs.field(default=f.PROTOCOL_VERSION, validator=f.non_negative_int)
     heartbeat_ms: int = attrs.field(validator=f.non_negative_int, metadata=f.wire("heartbeatMs"))
     idle_timeout_ms: int = attrs.field(
         validator=f.non_negative_int, metadata=f.wire("idleTimeoutMs")
     )
     # Sorted (name, value) pairs, so the frame stays hashable; a JSON object on the wire.
-    limits: tuple[tuple[str, int], ...] = attrs.field(factory=tuple, converter=_limit_pairs)
+    limits: tuple[tuple[str, float], ...] = attrs.field(factory=tuple, converter=_limit_pairs)
 
 
 @attrs.frozen(kw_only=True)

@@ -20,6 +20,7 @@ ALGORITHM: Final = "HS256"
 ANY_ROOM: Final = "*"  # a `rooms` entry granting every room
 LEEWAY_S: Final = 10  # seconds of clock skew tolerated on `exp` and `nbf`
 MIN_SECRET_BYTES: Final = 8  # shorter secrets are refused outright
+MAX_TIME_S: Final = 2**40  # seconds; larger "times" in claims are refused
 
 
 class TokenError(ValueError):
@@ -48,6 +49,15 @@ class Grant:
     def default_rooms(self) -> tuple[str, ...]:
         """Rooms joined on connect when the URL names none: every named grant, sorted."""
         return tuple(sorted(r for r in self.rooms if r != ANY_ROOM))
+
+
+def _finite_time(value: object) -> bool:
+    """A plausible Unix time: a finite number within a few centuries (JSON allows 1e400)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and abs(value) < MAX_TIME_S  # also false for NaN and infinities
+    )
 
 
 def _check_secret(secret: str) -> bytes:
@@ -110,12 +120,14 @@ def verify_token(secret: str, token: str, *, now: float | None = None) -> Grant:
         raise TokenError(f"invalid token: {exc}") from None
     sub, rooms, exp = claims.get("sub"), claims.get("rooms", []), claims["exp"]
     current = time.time() if now is None else now
-    if type(exp) not in (int, float):
-        raise TokenError("invalid token: 'exp' must be a number")
+    if not _finite_time(exp):
+        raise TokenError("invalid token: 'exp' must be a time in seconds")
     if current > exp + LEEWAY_S:
         raise TokenError("token expired")
     nbf = claims.get("nbf")
-    if isinstance(nbf, int | float) and current < nbf - LEEWAY_S:
+    if nbf is not None and not _finite_time(nbf):
+        raise TokenError("invalid token: 'nbf' must be a time in seconds")
+    if nbf is not None and current < nbf - LEEWAY_S:
         raise TokenError("token not valid yet (nbf)")
     if not isinstance(sub, str) or f.USER_PATTERN.fullmatch(sub) is None:
         raise TokenError("invalid token: 'sub' must be a user id of [A-Za-z0-9_.:@+-]{1,128}")
