@@ -66,7 +66,7 @@ async def _send(ws: WebSocketConnection, n: int, clients: int, rate: float, coun
         await ws.send_message(p.encode(frame).decode())
 
 
-async def _run(args: argparse.Namespace) -> dict[str, float]:
+def _round(args: argparse.Namespace) -> dict[str, float]:
     exe = Path(sys.executable).parent / "loadtool"
     cmd = [str(exe), "serve", "--port", "0", "--secret", SECRET, "--log-level", "error",
            "--rate", "1000", "--burst", "1000"]  # fmt: skip
@@ -74,22 +74,26 @@ async def _run(args: argparse.Namespace) -> dict[str, float]:
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
-        per_client = int(args.rate * args.seconds)
-        counts = _Counts(expected=per_client * args.clients * args.clients)
-        with trio.fail_after(args.seconds + 120):
-            async with trio.open_nursery() as nursery:
-                sockets = [await _connect(nursery, url, n, counts) for n in range(args.clients)]
-                cpu0, t0 = _cpu_seconds(proc.pid), time.perf_counter()
-                async with trio.open_nursery() as senders:
-                    for n, ws in enumerate(sockets):
-                        senders.start_soon(_send, ws, n, args.clients, args.rate, per_client)
-                with trio.move_on_after(30):
-                    await counts.done.wait()
-                wall, cpu = time.perf_counter() - t0, _cpu_seconds(proc.pid) - cpu0
-                nursery.cancel_scope.cancel()
+        return trio.run(_run, args, url, proc.pid)
     finally:
         proc.kill()
         proc.wait()
+
+
+async def _run(args: argparse.Namespace, url: str, pid: int) -> dict[str, float]:
+    per_client = int(args.rate * args.seconds)
+    counts = _Counts(expected=per_client * args.clients * args.clients)
+    with trio.fail_after(args.seconds + 120):
+        async with trio.open_nursery() as nursery:
+            sockets = [await _connect(nursery, url, n, counts) for n in range(args.clients)]
+            cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
+            async with trio.open_nursery() as senders:
+                for n, ws in enumerate(sockets):
+                    senders.start_soon(_send, ws, n, args.clients, args.rate, per_client)
+            with trio.move_on_after(30):
+                await counts.done.wait()
+            wall, cpu = time.perf_counter() - t0, _cpu_seconds(pid) - cpu0
+            nursery.cancel_scope.cancel()
     return {
         "clients": args.clients,
         "expected": counts.expected,
@@ -109,7 +113,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    results = [trio.run(_run, args) for _ in range(args.rounds)]
+    results = [_round(args) for _ in range(args.rounds)]
     for r in results:
         print(r)
     rates = sorted(r["deliveries_per_server_cpu_s"] for r in results)
