@@ -6,19 +6,23 @@ Exit codes: 0 every threshold passed; 1 a threshold failed; 2 invalid scenario o
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 import trio
 
 from ..results.schema import write_results
-from ..scenario import ScenarioError, load_scenario
+from ..scenario import RestartServerFault, ScenarioError, load_scenario
 from ..swarm.embedded import EmbeddedServerError
-from ..swarm.engine import RunSettings, TargetUnreachable, run_scenario
+from ..swarm.engine import RunSettings, Shard, TargetUnreachable, run_scenario
 from ..swarm.progress import for_stream
+from ..swarm.workers import WorkerFailed, WorkerPlan, run_workers
 from ._types import DURATION
 
 EXIT_THRESHOLD_FAILED = 1
@@ -47,6 +51,24 @@ EXIT_UNREACHABLE = 3
 @click.option("--duration", type=DURATION, help="Override the total duration (phases scale).")
 @click.option("--seed", type=int, help="Override the scenario's seed.")
 @click.option("--run-id", help="Run id (8 hex characters by default, random).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Local worker processes (one core each); results merge exactly.",
+)
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Run only shard I of N of the population (for load spread over machines).",
+)
+@click.option(
+    "--start-at",
+    metavar="T",
+    help="Start the load at T (UTC ISO-8601 or Unix seconds), for shards to start together.",
+)
+@click.option("--secret-from-env", is_flag=True, hidden=True)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def run(
     scenario_file: Path,
@@ -57,11 +79,31 @@ def run(
     duration: float | None,
     seed: int | None,
     run_id: str | None,
+    workers: int,
+    shard: str | None,
+    start_at: str | None,
+    secret_from_env: bool,
     quiet: bool,
 ) -> None:
     """Run SCENARIO_FILE (YAML, docs/scenarios.md) and write results.json."""
+    if secret_from_env:
+        secret = os.environ.get("LOADTOOL_SECRET") or secret
     try:
-        scenario = load_scenario(scenario_file).with_overrides(
+        part = Shard.parse(shard) if shard else None
+        start_ns = parse_start_at(start_at) if start_at else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if part is not None and workers > 1:
+        raise click.UsageError("--shard and --workers exclude each other")
+    try:
+        scenario = load_scenario(scenario_file)
+        if part is not None:
+            # Whoever owns the server runs its restart faults (the --workers parent).
+            scenario = attrs.evolve(
+                scenario,
+                faults=tuple(f for f in scenario.faults if not isinstance(f, RestartServerFault)),
+            )
+        scenario = scenario.with_overrides(
             targets=targets or None, dialect=dialect, secret=secret, duration=duration, seed=seed
         )
     except ScenarioError as exc:
@@ -69,19 +111,49 @@ def run(
         sys.exit(EXIT_INVALID)
     if run_id is not None and not (run_id.isalnum() and len(run_id) <= 16):
         raise click.BadParameter("use up to 16 letters and digits", param_hint="--run-id")
+    if part is not None and scenario.target.embedded:
+        raise click.UsageError("a shard needs --target: the server must be shared by all shards")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out_dir or Path("reports") / f"{scenario.name}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    settings = RunSettings(
-        scenario=scenario,
-        out_dir=out,
-        progress=for_stream(sys.stderr, quiet=quiet),
-        **({"run_id": run_id.lower()} if run_id else {}),
-    )
+    the_run_id = run_id.lower() if run_id else secrets.token_hex(4)
     try:
-        results = trio.run(run_scenario, settings)
-    except (TargetUnreachable, EmbeddedServerError, BaseExceptionGroup) as raised:
+        if workers > 1:
+            overrides: list[str] = []
+            if duration is not None:
+                overrides += ["--duration", f"{duration}s"]
+            if seed is not None:
+                overrides += ["--seed", str(seed)]
+            if dialect is not None:
+                overrides += ["--dialect", dialect]
+            plan = WorkerPlan(
+                scenario_file=scenario_file,
+                scenario=scenario,
+                workers=workers,
+                out_dir=out,
+                run_id=the_run_id,
+                overrides=tuple(overrides),
+                targets=scenario.target.urls,
+                secret=scenario.target.auth.secret if scenario.target.auth else None,
+            )
+            if not quiet:
+                click.echo(f"running {workers} workers ...", err=True)
+            results = trio.run(run_workers, plan)
+        else:
+            settings = RunSettings(
+                scenario=scenario,
+                out_dir=out,
+                progress=for_stream(sys.stderr, quiet=quiet),
+                run_id=the_run_id,
+                shard=part,
+                start_at_ns=start_ns,
+            )
+            results = trio.run(run_scenario, settings)
+    except (TargetUnreachable, EmbeddedServerError, WorkerFailed, BaseExceptionGroup) as raised:
         leaf = _sole_leaf(raised)
+        if isinstance(leaf, WorkerFailed):
+            click.echo(f"Error: {leaf}", err=True)
+            sys.exit(leaf.exit_code if leaf.exit_code in (2, 3) else 1)
         if not isinstance(leaf, TargetUnreachable | EmbeddedServerError):
             raise
         click.echo(f"Error: {leaf}", err=True)
@@ -90,6 +162,23 @@ def run(
     write_results(path, results)
     click.echo(summary(results, path))
     sys.exit(0 if results["passed"] else EXIT_THRESHOLD_FAILED)
+
+
+def parse_start_at(text: str) -> int:
+    """Run-clock (= wall clock) nanoseconds from a UTC ISO-8601 time or Unix seconds."""
+    try:
+        return int(float(text) * 1e9)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time: use UTC ISO-8601 (2026-11-29T10:00:00Z) or Unix seconds"
+        ) from None
+    if when.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone: add Z for UTC")
+    return int(when.timestamp() * 1e9)
 
 
 def _sole_leaf(exc: BaseException) -> BaseException:

@@ -529,6 +529,11 @@ class Ledger:
         return self._expect
 
     @property
+    def latency(self) -> LatencyHistogram:
+        """The delivery latency histogram so far (live: read it, do not record into it)."""
+        return self._latency
+
+    @property
     def clients(self) -> int:
         return self._n
 

@@ -1,15 +1,13 @@
 """One call per event feeds both owners of a run's numbers: the ledger and the time series.
 
 The ledger keeps the exact accounting (loss, duplicates, order, latency histograms); the
-time series keeps the per-second view for reports; `window` is the latency of the current
-progress interval, swapped by the progress task.
+time series keeps the per-second view for reports.
 """
 
 from __future__ import annotations
 
 import attrs
 
-from .histogram import LatencyHistogram
 from .ledger import Ledger, Receipt
 from .timeseries import TimeSeries
 
@@ -18,7 +16,6 @@ from .timeseries import TimeSeries
 class Recorder:
     ledger: Ledger
     series: TimeSeries
-    window: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     sent_count: int = 0
     delivered_count: int = 0
     connected_now: int = 0
@@ -56,10 +53,7 @@ class Recorder:
     ) -> Receipt:
         receipt = self.ledger.received(recipient, sender, seq, room, intended_ns, now_ns)
         if receipt is Receipt.NEW or receipt is Receipt.OUT_OF_ORDER:
-            latency = now_ns - intended_ns
-            self.series.add("delivered", now_ns)
-            self.series.latency(now_ns, latency)
-            self.window.record_ns(latency)
+            self.series.delivered(now_ns, now_ns - intended_ns)
             self.delivered_count += 1
         return receipt
 
@@ -69,7 +63,3 @@ class Recorder:
 
     def error(self, now_ns: int) -> None:
         self.series.add("errors", now_ns)
-
-    def take_window(self) -> LatencyHistogram:
-        window, self.window = self.window, LatencyHistogram()
-        return window

@@ -23,6 +23,7 @@ ROW_PERCENTILES: Final = (50.0, 90.0, 99.0)
 NS_PER_S: Final = 1_000_000_000
 _COUNTER_INDEX: Final = {name: i for i, name in enumerate(COUNTERS)}
 _GAUGE_INDEX: Final = {name: i for i, name in enumerate(GAUGES)}
+_DELIVERED: Final = _COUNTER_INDEX["delivered"]
 _LIVE_SECONDS: Final = 2  # seconds whose histogram stays live (the current one and the last)
 _EMPTY_LATENCY: Final = {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
 
@@ -91,6 +92,18 @@ class TimeSeries:
     def latency(self, now_ns: int, latency_ns: int) -> None:
         """Record one delivery latency in the second of `now_ns`."""
         second = self._second(now_ns)
+        hist = self._live.get(second)
+        if hist is None:
+            hist = self._live_histogram(second)
+        hist.record_ns(latency_ns)
+
+    def delivered(self, now_ns: int, latency_ns: int) -> None:
+        """One delivery: `add("delivered")` and `latency()` in one step (the hot path)."""
+        second = self._second(now_ns)
+        row = self._counts.get(second)
+        if row is None:
+            row = self._counts[second] = [0] * len(COUNTERS)
+        row[_DELIVERED] += 1
         hist = self._live.get(second)
         if hist is None:
             hist = self._live_histogram(second)

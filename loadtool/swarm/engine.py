@@ -53,12 +53,39 @@ class TargetUnreachable(Exception):
     """No connection to the target could be made (exit code 3)."""
 
 
+@attrs.frozen
+class Shard:
+    """This process runs clients `index` (1-based) of `count`: client k if k % count ==
+    index - 1. Every shard builds the same membership from the same seed."""
+
+    index: int = attrs.field()
+    count: int = attrs.field()
+
+    @count.validator
+    def _check(self, _attr: object, count: int) -> None:
+        if not 1 <= self.index <= count:
+            raise ValueError(f"shard {self.index}/{count}: use I/N with 1 <= I <= N")
+
+    def owns(self, client: int) -> bool:
+        return client % self.count == self.index - 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """From "I/N". Raises ValueError with the expected form."""
+        index, sep, count = text.partition("/")
+        if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+            raise ValueError(f"{text!r} is not a shard: write I/N, e.g. 1/4")
+        return cls(int(index), int(count))
+
+
 @attrs.frozen(kw_only=True)
 class RunSettings:
     scenario: Scenario
     out_dir: Path
     run_id: str = attrs.field(factory=lambda: secrets.token_hex(4))
     progress: Progress | None = None
+    shard: Shard | None = None
+    start_at_ns: int | None = None  # run clock (= wall clock) time to start the load at
 
 
 @attrs.define(eq=False)
@@ -100,7 +127,9 @@ class _Swarm:
         self.urls: tuple[str, ...] = ()
         self.secret: str | None = None
         self._endpoints: dict[str, Endpoint] = {}
-        self._last_window_p: tuple[float, float] = (0.0, 0.0)
+        shard = settings.shard
+        self.own = [shard is None or shard.owns(i) for i in range(self.capacity)]
+        self.share = 1.0 / shard.count if shard is not None else 1.0
 
     # --- target ---------------------------------------------------------------------------
 
@@ -240,9 +269,13 @@ class _Swarm:
             self.members.pop(member.client.index, None)
 
     async def control_population(self, nursery: trio.Nursery) -> None:
-        """Closed model: keep the target count of clients (ramps), pacing connects."""
+        """Closed model: keep the target count of clients (ramps), pacing connects.
+
+        The clients wanted at time t are 0..n(t)-1 over all shards; this process runs
+        the ones it owns, so the union over shards is the single-process run.
+        """
         scenario = self.scenario
-        rate = scenario.population.connect_rate
+        rate = scenario.population.connect_rate * self.share
         allowance = 1.0
         last = trio.current_time()
         end_s = scenario.total_duration_s
@@ -254,12 +287,14 @@ class _Swarm:
             if t >= end_s:
                 return
             want = min(self.capacity, scenario.clients_at(t))
-            while len(self.members) < want and allowance >= 1.0:
-                free = next(i for i in range(self.capacity) if i not in self.members)
-                self._spawn(nursery, free)
-                allowance -= 1.0
-            for index in sorted(self.members, reverse=True)[: max(0, len(self.members) - want)]:
-                self.members[index].client.leave()
+            for client in range(want):
+                if allowance < 1.0:
+                    break
+                if self.own[client] and client not in self.members:
+                    self._spawn(nursery, client)
+                    allowance -= 1.0
+            for client in [i for i in self.members if i >= want]:
+                self.members[client].client.leave()
             await trio.sleep(CONTROL_TICK_S)
 
     async def open_arrivals(self, nursery: trio.Nursery) -> None:
@@ -269,12 +304,19 @@ class _Swarm:
         rng = random.Random(f"{self.scenario.seed}:arrivals")
         end_s = self.scenario.total_duration_s
         t = 0.0
+        arrivals = -1
         while True:
             t += rng.expovariate(arrival.rate)
             if t >= end_s:
                 return
             await trio.sleep_until(self._deadline(t))
-            free = next((i for i in range(self.capacity) if i not in self.members), None)
+            arrivals += 1
+            if not self.own[arrivals % len(self.own)] and self.settings.shard is not None:
+                continue  # another shard's arrival (arrival k goes to shard k mod N)
+            free = next(
+                (i for i in range(self.capacity) if self.own[i] and i not in self.members),
+                None,
+            )
             if free is None:
                 self.stats.errors["arrival_dropped"] += 1
                 continue
@@ -325,8 +367,8 @@ class _Swarm:
             await trio.sleep(progress.interval_s)
             now = trio.current_time()
             span = max(1e-9, now - last)
-            window = self.recorder.take_window()
             recorder = self.recorder
+            latency = self.ledger.latency
             progress.update(
                 ProgressSample(
                     elapsed_s=(self.clock.now_ns() - self.start_ns) / 1e9,
@@ -335,8 +377,8 @@ class _Swarm:
                     clients=len(self.members),
                     sent_per_s=(recorder.sent_count - last_sent) / span,
                     delivered_per_s=(recorder.delivered_count - last_delivered) / span,
-                    p50_ms=window.percentile_ms(50) if window.count else None,
-                    p99_ms=window.percentile_ms(99) if window.count else None,
+                    p50_ms=latency.percentile_ms(50) if latency.count else None,
+                    p99_ms=latency.percentile_ms(99) if latency.count else None,
                     errors=self.stats.error_total,
                 )
             )
@@ -378,7 +420,7 @@ class _Swarm:
             duration_s=round((end_ns - self.start_ns) / 1e9, 3),
             ledger=self.ledger.state(end_ns),
             generator=GeneratorInfo(
-                workers=1,
+                workers=1,  # one process; merges add them up
                 cpu_s=health.cpu_s,
                 loop_lag_ms_p99=health.loop_lag_ms_p99,
                 saturated=health.saturated,
@@ -409,6 +451,10 @@ async def run_scenario(settings: RunSettings) -> dict[str, Any]:
     scenario = settings.scenario
     try:
         await swarm.open_target()
+        if settings.start_at_ns is not None:
+            # Shards start together on the wall clock (`--start-at`), so their time series
+            # align; the wait is the point of the option, not a race being dodged.
+            await trio.sleep(max(0.0, (settings.start_at_ns - clock.now_ns()) / 1e9))
         swarm.start_ns = clock.now_ns()
         swarm.recorder.series = TimeSeries(swarm.start_ns)
         async with trio.open_nursery() as background:

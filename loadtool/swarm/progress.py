@@ -23,7 +23,7 @@ class ProgressSample:
     clients: int
     sent_per_s: float
     delivered_per_s: float
-    p50_ms: float | None  # latency over the last interval
+    p50_ms: float | None  # latency so far
     p99_ms: float | None
     errors: int
 
