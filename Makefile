@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## a real fan-out exchange through the embedded reference server
-	$(BIN)/loadtool demo
+demo: $(STAMP)  ## a real load run: one room of 200 on the embedded reference server
+	$(BIN)/loadtool run scenarios/fanout.yaml
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/pytest -q

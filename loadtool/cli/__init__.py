@@ -9,7 +9,6 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from .demo import demo
 from .run import run
 from .serve import serve
 from .token import token
@@ -24,7 +23,6 @@ def cli() -> None:
 cli.add_command(run)
 cli.add_command(serve)
 cli.add_command(token)
-cli.add_command(demo)
 
 
 def main() -> None:
