@@ -2,101 +2,29 @@
 criterion end to end (serve, mint a token, two clients chat in the seed dialect) and the
 refusals that must exit 2 (or non-zero) with a clear message.
 
-`serve_process` (start `loadtool serve --port 0`, read its URL line, kill it by PID in a
-finally) is shared with tests/server/test_shutdown.py and test_durability.py.
+The processes are run with tests/serveproc.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
 
-import attrs
 import trio
-from trio_websocket import connect_websocket_url
 
 from loadtool import protocol as p
-from tests.conftest import SECRET, Client
+from tests.conftest import SECRET, Clients
+from tests.serveproc import run_loadtool, serve_process
 
-LOADTOOL: Final = Path(sys.executable).parent / "loadtool"
-STARTUP_S: Final = 20  # seconds for a `loadtool` process to start (or fail)
 CEILING_S: Final = 30
-URL_LINE: Final = re.compile(rb"ws://127\.0\.0\.1:(\d+)/\n")
-
-
-@attrs.define
-class ServeProcess:
-    """A running `loadtool serve`: its process, its URL and the file its stderr goes to."""
-
-    process: trio.Process
-    url: str
-    log: Path
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1].rstrip("/"))
-
-    def stderr(self) -> str:
-        return _text(self.log)
-
-
-@asynccontextmanager
-async def serve_process(log: Path, *args: str) -> AsyncIterator[ServeProcess]:
-    """Run `loadtool serve --port 0 --secret SECRET *args`; stderr goes to `log`.
-
-    Yields once the URL line is read; on exit kills the process (SIGKILL, by PID) if it
-    still runs and reaps it.
-    """
-    command = [str(LOADTOOL), "serve", "--port", "0", "--secret", SECRET, *args]
-    with log.open("wb") as stderr:
-        process = await trio.lowlevel.open_process(command, stdout=subprocess.PIPE, stderr=stderr)
-    try:
-        assert process.stdout is not None
-        line = b""
-        with trio.fail_after(STARTUP_S):
-            while not line.endswith(b"\n"):
-                chunk = await process.stdout.receive_some(1)
-                assert chunk, f"serve exited without a URL line: {_text(log)}"
-                line += chunk
-        assert URL_LINE.fullmatch(line), line
-        yield ServeProcess(process=process, url=line.decode().strip(), log=log)
-    finally:
-        if process.returncode is None:
-            os.kill(process.pid, 9)  # SIGKILL
-        with trio.CancelScope(shield=True):
-            await process.wait()
-            assert process.stdout is not None
-            await process.stdout.aclose()
-
-
-def _text(path: Path) -> str:
-    return path.read_text(errors="replace")
-
-
-async def ws_client(nursery: trio.Nursery, url: str, token: str, *, user: str) -> Client:
-    """A trio-websocket client on `url?token=...` (the welcome is left unread)."""
-    return Client(ws=await connect_websocket_url(nursery, f"{url}?token={token}"), user=user)
-
-
-async def run_loadtool(*args: str) -> subprocess.CompletedProcess[bytes]:
-    """Run `loadtool *args` to completion (killed if it outlives STARTUP_S)."""
-    with trio.fail_after(STARTUP_S):
-        return await trio.run_process(
-            [str(LOADTOOL), *args], capture_stdout=True, capture_stderr=True, check=False
-        )
 
 
 # --- the done criterion -----------------------------------------------------------------------
 
 
-async def test_serve_token_and_chat_end_to_end(tmp_path: Path, nursery: trio.Nursery) -> None:
+async def test_serve_token_and_chat_end_to_end(tmp_path: Path, clients: Clients) -> None:
     async with serve_process(tmp_path / "serve.log") as server:
         minted = await run_loadtool(
             "token", "--user", "alice", "--room", "general", "--secret", SECRET
@@ -110,12 +38,12 @@ async def test_serve_token_and_chat_end_to_end(tmp_path: Path, nursery: trio.Nur
             await run_loadtool("token", "--user", "bob", "--room", "general", "--secret", SECRET)
         ).stdout.decode()[:-1]
         with trio.fail_after(CEILING_S):
-            alice = await ws_client(nursery, server.url, alice_token, user="alice")
+            alice = await clients.open(f"{server.url}?token={alice_token}", "alice")
             welcome = await alice.recv()
             assert isinstance(welcome, p.Welcome)
             assert (welcome.user_id, welcome.rooms, welcome.protocol) == ("alice", ("general",), 1)
             assert await alice.recv() == p.Joined(room="general", seq=0)
-            bob = await ws_client(nursery, server.url, bob_token, user="bob")
+            bob = await clients.open(f"{server.url}?token={bob_token}", "bob")
             assert isinstance(await bob.recv(), p.Welcome)
             assert await bob.recv() == p.Joined(room="general", seq=0)
             assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")

@@ -9,8 +9,8 @@ write arbitrary bytes with `send_bytes_raw`.
     await raw.send_text('{"type": "ping"}')
     event = await raw.next_event()  # a wsproto event, or None once the server closed TCP
 
-`ClientPool` opens both kinds of client for a test and closes them all at teardown
-(a socket left open fails the test with a ResourceWarning).
+In a test, open it through the `clients` fixture (tests/conftest.py), which closes it at
+teardown: `raw = await clients.raw(server, "alice", answer_pings=False)`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import socket
 from collections import deque
 from typing import Any
 
-import attrs
 import orjson
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -37,8 +36,6 @@ from wsproto.events import (
 )
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer
-from tests.conftest import Client, connect, token
 
 _RECEIVE_BYTES = 65536
 
@@ -177,41 +174,3 @@ class RawClient:
                 self.ws.receive_data(data)
                 self._events.extend(self.ws.events())
         return self._events.popleft()
-
-
-@attrs.define
-class ClientPool:
-    """Opens clients in the test's nursery; `aclose` closes every one still open."""
-
-    nursery: trio.Nursery
-    opened: list[Client | RawClient] = attrs.field(factory=list)
-
-    async def ws(
-        self, server: RunningServer, user: str, rooms: list[str] | None = None, **kw: Any
-    ) -> Client:
-        """A trio-websocket client (conftest's `connect`, same arguments)."""
-        client = await connect(self.nursery, server, user, rooms, **kw)
-        self.opened.append(client)
-        return client
-
-    async def raw(
-        self, server: RunningServer, user: str, rooms: list[str] | None = None, **kw: Any
-    ) -> RawClient:
-        """A `RawClient` for `user` granted `rooms` (default: general); `kw` as `connect`."""
-        client = await RawClient.connect(server.port, token(user, rooms), **kw)
-        self.opened.append(client)
-        return client
-
-    def add(self, client: Client) -> Client:
-        """Close a client opened elsewhere at teardown too."""
-        self.opened.append(client)
-        return client
-
-    async def aclose(self) -> None:
-        for client in self.opened:
-            with trio.move_on_after(2):  # cancelled, a close still releases the socket
-                await client.close()
-            if isinstance(client, Client):
-                # trio-websocket 0.12 leaves the TCP stream open when the server closes
-                # first (its reader stops at EOF without closing it): close it here.
-                await trio.aclose_forcefully(client.ws._stream)

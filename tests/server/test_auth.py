@@ -10,21 +10,19 @@ trio-websocket client leaves its socket open, which the suite's warnings=error r
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import attrs
 import jwt
 import pytest
 import trio
-from trio_websocket import connect_websocket_url
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer, serve
+from loadtool.server.app import RunningServer
 from loadtool.server.config import Limits
-from tests.conftest import SECRET, Client, connect, server_config, token
+from tests.conftest import SECRET, Client, Clients, token
 
 CEILING_S: Final = 15  # seconds any test here may take
 SENT_AT: Final = "2026-11-29T04:38:46.123Z"
@@ -69,62 +67,14 @@ async def upgrade(
                 return Answer(status=status, headers=found, body=body)
 
 
-class Clients:
-    """The servers and clients of one test, closed at teardown: clients, then servers.
-
-    Runs in the `clients` fixture's own nursery, which outlives the test. trio-websocket
-    leaves a client's socket open when its reader task is cancelled or when the server
-    closes first (a ResourceWarning, an error in this suite), so every client is closed
-    here before its server stops.
-    """
-
-    def __init__(self, nursery: trio.Nursery) -> None:
-        self._nursery = nursery
-        self._servers: list[RunningServer] = []
-        self._open: list[Client] = []
-
-    async def start(self, **overrides: Any) -> RunningServer:
-        """A server with a non-default config (`server_config(**overrides)`)."""
-        running: RunningServer = await self._nursery.start(serve, server_config(**overrides))
-        self._servers.append(running)
-        return running
-
-    async def connect(
-        self, srv: RunningServer, user: str, rooms: list[str] | None = None, **kw: Any
-    ) -> Client:
-        """conftest's `connect`, tracked."""
-        client = await connect(self._nursery, srv, user, rooms, **kw)
-        self._open.append(client)
-        return client
-
-    async def open(
-        self, url: str, user: str, headers: list[tuple[bytes, bytes]] | None = None
-    ) -> tuple[Client, p.Welcome]:
-        """Connect to `url` with extra headers; return the client and its welcome frame."""
-        ws = await connect_websocket_url(self._nursery, url, extra_headers=headers)
-        client = Client(ws=ws, user=user)
-        self._open.append(client)
-        welcome = await client.recv()
-        assert isinstance(welcome, p.Welcome), welcome
-        return client, welcome
-
-    async def aclose(self) -> None:
-        with trio.fail_after(CEILING_S):
-            for client in reversed(self._open):
-                await client.close()
-                # Also when the server closed first (then aclose leaves the socket open).
-                await trio.aclose_forcefully(client.ws._stream)
-            for running in self._servers:
-                running.shutdown()
-                await running.stopped.wait()
-
-
-@pytest.fixture
-async def clients(nursery: trio.Nursery, server: RunningServer) -> AsyncIterator[Clients]:
-    """Depends on `server` so that it is torn down (clients closed) before the server stops."""
-    opened = Clients(nursery)
-    yield opened
-    await opened.aclose()
+async def welcomed(
+    clients: Clients, url: str, user: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[Client, p.Welcome]:
+    """Connect to `url` with extra headers; return the client and its welcome frame."""
+    client = await clients.open(url, user, headers=headers)
+    welcome = await client.recv()
+    assert isinstance(welcome, p.Welcome), welcome
+    return client, welcome
 
 
 # --- tokens ------------------------------------------------------------------------------
@@ -180,7 +130,7 @@ async def test_expired_within_leeway_is_accepted(server: RunningServer, clients:
     """An exp a few seconds in the past is inside the 10 s leeway (§2)."""
     tok = p.mint_token(SECRET, "alice", ["general"], now=time.time() - 63, ttl_s=60)
     with trio.fail_after(CEILING_S):
-        _client, welcome = await clients.open(f"{server.url}?token={tok}", "alice")
+        _client, welcome = await welcomed(clients, f"{server.url}?token={tok}", "alice")
     assert welcome.user_id == "alice"
 
 
@@ -195,7 +145,7 @@ async def test_non_bearer_authorization_is_not_a_token(server: RunningServer) ->
 async def test_bearer_header_is_accepted(server: RunningServer, clients: Clients) -> None:
     bearer = f"Bearer {token('alice', ['general', 'side'])}".encode()
     with trio.fail_after(CEILING_S):
-        client, welcome = await clients.open(server.url, "alice", [(b"Authorization", bearer)])
+        client, welcome = await welcomed(clients, server.url, "alice", [(b"Authorization", bearer)])
         assert welcome.user_id == "alice"
         assert welcome.rooms == ("general", "side")
         assert await client.recv() == p.Joined(room="general", seq=0)
@@ -208,8 +158,8 @@ async def test_query_token_wins_over_bearer_header(server: RunningServer, client
     """The `token` query parameter is used first; the header only when it is absent."""
     bearer = f"Bearer {token('bob')}".encode()
     with trio.fail_after(CEILING_S):
-        _client, welcome = await clients.open(
-            f"{server.url}?token={token('alice')}", "alice", [(b"Authorization", bearer)]
+        _client, welcome = await welcomed(
+            clients, f"{server.url}?token={token('alice')}", "alice", [(b"Authorization", bearer)]
         )
     assert welcome.user_id == "alice"
 
@@ -219,7 +169,9 @@ async def test_upgrade_on_the_seed_path_is_accepted(
 ) -> None:
     """Any path but /healthz and /metrics upgrades; the seed client uses /chat."""
     with trio.fail_after(CEILING_S):
-        _client, welcome = await clients.open(f"{server.url}chat?token={token('alice')}", "alice")
+        _client, welcome = await welcomed(
+            clients, f"{server.url}chat?token={token('alice')}", "alice"
+        )
     assert welcome.user_id == "alice"
 
 
@@ -241,8 +193,11 @@ async def test_allowed_origin_is_accepted(clients: Clients) -> None:
     with trio.fail_after(CEILING_S):
         srv = await clients.start(allowed_origins=(ALLOWED, "https://other.example"))
         for origin in (ALLOWED, "https://other.example"):
-            _client, welcome = await clients.open(
-                f"{srv.url}?token={token('alice')}", "alice", [(b"Origin", origin.encode())]
+            _client, welcome = await welcomed(
+                clients,
+                f"{srv.url}?token={token('alice')}",
+                "alice",
+                [(b"Origin", origin.encode())],
             )
             assert welcome.user_id == "alice"
 
@@ -253,7 +208,7 @@ async def test_no_origin_is_accepted_with_an_allow_list(
     """No Origin header means a native client: allowed unless require_origin."""
     with trio.fail_after(CEILING_S):
         srv = await clients.start(allowed_origins=(ALLOWED,))
-        _client, welcome = await clients.open(f"{srv.url}?token={token('alice')}", "alice")
+        _client, welcome = await welcomed(clients, f"{srv.url}?token={token('alice')}", "alice")
     assert welcome.user_id == "alice"
 
 
@@ -261,7 +216,8 @@ async def test_any_origin_is_accepted_without_an_allow_list(
     server: RunningServer, clients: Clients
 ) -> None:
     with trio.fail_after(CEILING_S):
-        _client, welcome = await clients.open(
+        _client, welcome = await welcomed(
+            clients,
             f"{server.url}?token={token('alice')}",
             "alice",
             [(b"Origin", b"https://anything.example")],
@@ -276,8 +232,8 @@ async def test_require_origin_refuses_a_missing_origin(
         srv = await clients.start(allowed_origins=(ALLOWED,), require_origin=True)
         answer = await upgrade(srv, f"/?token={token('alice')}")
         assert answer.status == 403
-        _client, welcome = await clients.open(
-            f"{srv.url}?token={token('alice')}", "alice", [(b"Origin", ALLOWED.encode())]
+        _client, welcome = await welcomed(
+            clients, f"{srv.url}?token={token('alice')}", "alice", [(b"Origin", ALLOWED.encode())]
         )
     assert welcome.user_id == "alice"
 
@@ -399,8 +355,8 @@ async def test_more_rooms_than_the_per_connection_cap_is_refused_with_403(
         srv = await clients.start(limits=Limits(max_rooms_per_connection=2))
         by_param = await upgrade(srv, f"/?token={token('alice', ['*'])}&rooms=a,b,c")
         by_grant = await upgrade(srv, f"/?token={token('alice', ['a', 'b', 'c'])}")
-        _client, welcome = await clients.open(
-            f"{srv.url}?token={token('alice', ['*'])}&rooms=a,b", "alice"
+        _client, welcome = await welcomed(
+            clients, f"{srv.url}?token={token('alice', ['*'])}&rooms=a,b", "alice"
         )
     assert by_param.status == 403
     assert by_grant.status == 403

@@ -8,19 +8,15 @@ import contextlib
 import os
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
 
-import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer, serve
-from tests.cli.test_serve_cli import serve_process, ws_client
-from tests.conftest import Client, server_config, token
-from tests.server.rawws import ClientPool
+from tests.conftest import Client, Clients, token
+from tests.serveproc import serve_process
 
 CEILING_S: Final = 30
 TOTAL: Final = 600  # messages the client sends (the kill comes long before the last)
@@ -28,22 +24,13 @@ KILL_AT: Final = 150  # acks received when the server is killed
 FAST: Final = ("--rate", "100000", "--burst", "100000")
 
 
-@pytest.fixture
-async def pool(nursery: trio.Nursery) -> AsyncIterator[ClientPool]:
-    clients = ClientPool(nursery)
-    yield clients
-    await clients.aclose()
-
-
 def _text(msg_id: str) -> str:
     return f"text of {msg_id}"
 
 
-async def _connected(
-    pool: ClientPool, nursery: trio.Nursery, url: str, user: str
-) -> tuple[Client, int]:
+async def _connected(clients: Clients, url: str, user: str) -> tuple[Client, int]:
     """A client of `url` in room general, and the room's seq from `joined`."""
-    client = pool.add(await ws_client(nursery, url, token(user), user=user))
+    client = await clients.open(f"{url}?token={token(user)}", user)
     assert isinstance(await client.recv(), p.Welcome)
     joined = await client.recv()
     assert isinstance(joined, p.Joined)
@@ -64,14 +51,12 @@ async def _history(client: Client) -> list[p.Message]:
             return messages
 
 
-async def test_acked_messages_survive_sigkill(
-    tmp_path: Path, nursery: trio.Nursery, pool: ClientPool
-) -> None:
+async def test_acked_messages_survive_sigkill(tmp_path: Path, clients: Clients) -> None:
     args = ("--db", str(tmp_path / "x.db"), *FAST)
     acked: dict[str, int] = {}  # id -> seq, from acks
     seen: dict[int, str] = {}  # seq -> id, from deliveries
     async with serve_process(tmp_path / "first.log", *args) as first:
-        alice, head = await _connected(pool, nursery, first.url, "alice")
+        alice, head = await _connected(clients, first.url, "alice")
         assert head == 0
 
         async def send_all() -> None:
@@ -100,7 +85,7 @@ async def test_acked_messages_survive_sigkill(
 
     async with serve_process(tmp_path / "second.log", *args) as second:
         with trio.fail_after(CEILING_S):
-            alice, head = await _connected(pool, nursery, second.url, "alice")
+            alice, head = await _connected(clients, second.url, "alice")
             stored = await _history(alice)
             # Every acked message is stored under its seq; nothing else is in between.
             assert [m.seq for m in stored] == list(range(1, head + 1))
@@ -136,12 +121,12 @@ async def _post(client: Client, msg_id: str, seq: int) -> None:
 
 
 async def test_no_ack_before_the_message_is_in_the_database(
-    nursery: trio.Nursery, pool: ClientPool, tmp_path: Path
+    clients: Clients, tmp_path: Path
 ) -> None:
     db = tmp_path / "x.db"
-    srv: RunningServer = await nursery.start(serve, server_config(db_path=db))
-    alice = await pool.ws(srv, "alice")
-    bob = await pool.ws(srv, "bob")
+    srv = await clients.start(db_path=db)
+    alice = await clients.connect(srv, "alice")
+    bob = await clients.connect(srv, "bob")
     count = 30  # within the default burst of 40, sent back to back: batches form
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as check:
 

@@ -4,7 +4,6 @@ the idle timer; a silent client is closed with 4000 after idle_timeout."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Final
 
 import pytest
@@ -12,27 +11,18 @@ import trio
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer, serve
-from tests.conftest import server_config
-from tests.server.rawws import ClientPool, RawClient
+from loadtool.server.app import RunningServer
+from tests.conftest import Clients
+from tests.server.rawws import RawClient
 
 CEILING_S: Final = 20
 HEARTBEAT_S: Final = 0.1
 
 
-@pytest.fixture
-async def pool(nursery: trio.Nursery) -> AsyncIterator[ClientPool]:
-    clients = ClientPool(nursery)
-    yield clients
-    await clients.aclose()
-
-
-async def _start(nursery: trio.Nursery, idle_timeout_s: float) -> RunningServer:
-    config = server_config(
+async def _start(clients: Clients, idle_timeout_s: float) -> RunningServer:
+    return await clients.start(
         heartbeat_interval_s=HEARTBEAT_S, idle_timeout_s=idle_timeout_s, close_timeout_s=1
     )
-    server: RunningServer = await nursery.start(serve, config)
-    return server
 
 
 async def _next_ping(raw: RawClient) -> None:
@@ -48,11 +38,11 @@ async def _next_ping(raw: RawClient) -> None:
 
 
 async def test_app_ping_is_answered_to_the_sender_only(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    alice = await pool.ws(server, "alice")
-    bob = await pool.ws(server, "bob")
-    alice_again = await pool.ws(server, "alice")  # another connection of the same user
+    alice = await clients.connect(server, "alice")
+    bob = await clients.connect(server, "bob")
+    alice_again = await clients.connect(server, "alice")  # another connection of the same user
     with trio.fail_after(CEILING_S):
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         for ts in ("t1", 42, 1.5, None):
@@ -72,12 +62,10 @@ async def test_app_ping_is_answered_to_the_sender_only(
 # --- WebSocket pings from the server ----------------------------------------------------------
 
 
-async def test_server_sends_websocket_pings_every_heartbeat_interval(
-    nursery: trio.Nursery, pool: ClientPool
-) -> None:
-    srv = await _start(nursery, idle_timeout_s=1)
+async def test_server_sends_websocket_pings_every_heartbeat_interval(clients: Clients) -> None:
+    srv = await _start(clients, idle_timeout_s=1)
     started = trio.current_time()
-    raw = await pool.raw(srv, "alice")
+    raw = await clients.raw(srv, "alice")
     with trio.fail_after(CEILING_S):
         welcome = await raw.next_frame()
         assert isinstance(welcome, p.Welcome)
@@ -88,13 +76,11 @@ async def test_server_sends_websocket_pings_every_heartbeat_interval(
     assert trio.current_time() - started >= 3 * HEARTBEAT_S
 
 
-async def test_silent_client_is_closed_4000_after_idle_timeout(
-    nursery: trio.Nursery, pool: ClientPool
-) -> None:
+async def test_silent_client_is_closed_4000_after_idle_timeout(clients: Clients) -> None:
     idle_s = 0.3
-    srv = await _start(nursery, idle_timeout_s=idle_s)
+    srv = await _start(clients, idle_timeout_s=idle_s)
     started = trio.current_time()
-    raw = await pool.raw(srv, "alice", answer_pings=False)  # never answers, never sends
+    raw = await clients.raw(srv, "alice", answer_pings=False)  # never answers, never sends
     pings = 0
     with trio.fail_after(CEILING_S):
         while not isinstance(event := await raw.next_event(), CloseConnection):
@@ -110,12 +96,12 @@ async def test_silent_client_is_closed_4000_after_idle_timeout(
 
 @pytest.mark.parametrize("answer", ["pong", "ws-ping", "app-ping"])
 async def test_any_frame_from_the_client_resets_the_idle_timer(
-    nursery: trio.Nursery, pool: ClientPool, answer: str
+    clients: Clients, answer: str
 ) -> None:
     """Answer each server ping with a pong, a ping of our own or an app ping; ten
     heartbeats (over three idle timeouts) later the connection is still open."""
-    srv = await _start(nursery, idle_timeout_s=0.3)
-    raw = await pool.raw(srv, "alice", answer_pings=answer == "pong")
+    srv = await _start(clients, idle_timeout_s=0.3)
+    raw = await clients.raw(srv, "alice", answer_pings=answer == "pong")
     with trio.fail_after(CEILING_S):
         for n in range(10):
             await _next_ping(raw)
@@ -136,14 +122,12 @@ async def test_any_frame_from_the_client_resets_the_idle_timer(
     assert srv.metrics.closes[p.CloseCode.IDLE_TIMEOUT] == 0
 
 
-async def test_trio_websocket_client_stays_connected_across_idle_periods(
-    nursery: trio.Nursery, pool: ClientPool
-) -> None:
+async def test_trio_websocket_client_stays_connected_across_idle_periods(clients: Clients) -> None:
     idle_s = 0.3
-    srv = await _start(nursery, idle_timeout_s=idle_s)
-    alice = await pool.ws(srv, "alice")  # answers pings by itself, sends nothing
+    srv = await _start(clients, idle_timeout_s=idle_s)
+    alice = await clients.connect(srv, "alice")  # answers pings by itself, sends nothing
     # A second client in another room counts the server's pings meanwhile.
-    counter = await pool.raw(srv, "counter", ["lobby"])
+    counter = await clients.raw(srv, "counter", ["lobby"])
     started = trio.current_time()
     with trio.fail_after(CEILING_S):
         for _ in range(10):

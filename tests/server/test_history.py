@@ -9,7 +9,7 @@ in-memory ring, so that deep pages come from the database.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,66 +17,33 @@ import pytest
 import trio
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer, serve
+from loadtool.server.app import RunningServer
 from loadtool.server.config import Limits
-from tests.conftest import Client, connect, server_config
+from tests.conftest import Client, Clients
 
 CEILING_S: Final = 20  # seconds any test here may take
 SQLITE_RING: Final = 3  # history_cache with --db: older pages come from the database
 
 
-class Clients:
-    """The servers and clients of one test, closed at teardown: clients, then servers.
-
-    Runs in the `clients` fixture's own nursery, which outlives the test: trio-websocket
-    leaves a client's socket open when its reader task is cancelled (a ResourceWarning, an
-    error in this suite), so every client is closed here before its server stops.
-    """
-
-    def __init__(self, nursery: trio.Nursery, store: str, tmp_path: Path) -> None:
-        self._nursery = nursery
-        self._store = store
-        self._tmp_path = tmp_path
-        self._servers: list[RunningServer] = []
-        self._open: list[Client] = []
-
-    async def start(self, **limits: Any) -> RunningServer:
-        """A server on this test's store with `Limits(**limits)`."""
-        if self._store == "sqlite":
-            limits.setdefault("history_cache", SQLITE_RING)
-            db: Path | None = self._tmp_path / f"history-{len(self._servers)}.db"
-        else:
-            db = None
-        config = server_config(limits=Limits(**limits), db_path=db)
-        running: RunningServer = await self._nursery.start(serve, config)
-        self._servers.append(running)
-        return running
-
-    async def connect(
-        self, server: RunningServer, user: str, rooms: list[str] | None = None, **kw: Any
-    ) -> Client:
-        """conftest's `connect`, tracked."""
-        client = await connect(self._nursery, server, user, rooms, **kw)
-        self._open.append(client)
-        return client
-
-    async def aclose(self) -> None:
-        with trio.fail_after(CEILING_S):
-            for client in reversed(self._open):
-                await client.close()
-                await trio.aclose_forcefully(client.ws._stream)  # if the server closed first
-            for running in self._servers:
-                running.shutdown()
-                await running.stopped.wait()
+StartFn = Callable[..., Awaitable[RunningServer]]
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-async def clients(
-    request: pytest.FixtureRequest, nursery: trio.Nursery, tmp_path: Path
-) -> AsyncIterator[Clients]:
-    opened = Clients(nursery, request.param, tmp_path)
-    yield opened
-    await opened.aclose()
+def start_server(request: pytest.FixtureRequest, clients: Clients, tmp_path: Path) -> StartFn:
+    """Starts a server with `Limits(**limits)` on this test's store: in memory, or SQLite
+    (--db, a file in tmp_path) with a ring of SQLITE_RING messages unless given."""
+    started = 0
+
+    async def start(**limits: Any) -> RunningServer:
+        nonlocal started
+        db: Path | None = None
+        if request.param == "sqlite":
+            limits.setdefault("history_cache", SQLITE_RING)
+            db = tmp_path / f"history-{started}.db"
+        started += 1
+        return await clients.start(limits=Limits(**limits), db_path=db)
+
+    return start
 
 
 async def post_many(client: Client, room: str, count: int, first: int = 1) -> list[p.Message]:
@@ -112,9 +79,9 @@ def seqs(history: p.HistoryPage) -> list[int]:
 # --- history pages -----------------------------------------------------------------------
 
 
-async def test_newest_page_and_limit(clients: Clients) -> None:
+async def test_newest_page_and_limit(clients: Clients, start_server: StartFn) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start()
+        srv = await start_server()
         alice = await clients.connect(srv, "alice")
         sent = await post_many(alice, "general", 10)
         everything = await page(alice)
@@ -129,9 +96,9 @@ async def test_newest_page_and_limit(clients: Clients) -> None:
     assert newest_3.messages == tuple(sent[7:])
 
 
-async def test_before_pages_backwards(clients: Clients) -> None:
+async def test_before_pages_backwards(clients: Clients, start_server: StartFn) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start()
+        srv = await start_server()
         alice = await clients.connect(srv, "alice")
         sent = await post_many(alice, "general", 10)
         results = {
@@ -147,9 +114,9 @@ async def test_before_pages_backwards(clients: Clients) -> None:
     assert results[4].messages == tuple(sent[1:3])
 
 
-async def test_after_pages_forwards(clients: Clients) -> None:
+async def test_after_pages_forwards(clients: Clients, start_server: StartFn) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start()
+        srv = await start_server()
         alice = await clients.connect(srv, "alice")
         sent = await post_many(alice, "general", 10)
         results = {
@@ -167,9 +134,11 @@ async def test_after_pages_forwards(clients: Clients) -> None:
     assert results[0].messages == tuple(sent[:4])
 
 
-async def test_limit_is_capped_by_the_server_page_size(clients: Clients) -> None:
+async def test_limit_is_capped_by_the_server_page_size(
+    clients: Clients, start_server: StartFn
+) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start(history_page_max=4)
+        srv = await start_server(history_page_max=4)
         alice = await clients.connect(srv, "alice")
         await post_many(alice, "general", 10)
         default = await page(alice)
@@ -182,9 +151,9 @@ async def test_limit_is_capped_by_the_server_page_size(clients: Clients) -> None
     assert (seqs(before), before.has_more) == ([6, 7, 8, 9], True)
 
 
-async def test_history_of_an_empty_room(clients: Clients) -> None:
+async def test_history_of_an_empty_room(clients: Clients, start_server: StartFn) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start()
+        srv = await start_server()
         alice = await clients.connect(srv, "alice", ["general", "quiet"])
         for kw in ({}, {"after": 0}, {"before": 5}, {"limit": 1}):
             empty = await page(alice, "quiet", **kw)
@@ -195,9 +164,11 @@ async def test_history_of_an_empty_room(clients: Clients) -> None:
         assert (nowhere.messages, nowhere.has_more) == ((), False)
 
 
-async def test_history_needs_the_grant_not_membership(clients: Clients) -> None:
+async def test_history_needs_the_grant_not_membership(
+    clients: Clients, start_server: StartFn
+) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start()
+        srv = await start_server()
         alice = await clients.connect(srv, "alice", ["side"])
         sent = await post_many(alice, "side", 3)
         # bob may read side (granted) without being in it.
@@ -222,9 +193,11 @@ async def test_history_needs_the_grant_not_membership(clients: Clients) -> None:
         pytest.param({"before": "5"}, id="before-string"),
     ],
 )
-async def test_invalid_history_requests(clients: Clients, frame: dict[str, Any]) -> None:
+async def test_invalid_history_requests(
+    clients: Clients, start_server: StartFn, frame: dict[str, Any]
+) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start()
+        srv = await start_server()
         alice = await clients.connect(srv, "alice")
         await alice.send({"type": "history", "room": "general", **frame})
         error = await alice.recv()
@@ -234,22 +207,16 @@ async def test_invalid_history_requests(clients: Clients, frame: dict[str, Any])
         assert await alice.recv() == p.Pong(ts="open")
 
 
-async def test_memory_mode_keeps_the_last_history_cache_messages(
-    nursery: trio.Nursery, tmp_path: Path
-) -> None:
+async def test_memory_mode_keeps_the_last_history_cache_messages(clients: Clients) -> None:
     """Memory mode: only the newest history_cache messages exist; hasMore never points at
     messages that cannot be fetched. (Not parametrised: SQLite keeps everything.)"""
-    opened = Clients(nursery, "memory", tmp_path)
-    try:
-        with trio.fail_after(CEILING_S):
-            srv = await opened.start(history_cache=5)
-            alice = await opened.connect(srv, "alice")
-            await post_many(alice, "general", 8)
-            newest = await page(alice)
-            from_start = await page(alice, after=0)
-            before = await page(alice, before=6)
-    finally:
-        await opened.aclose()
+    with trio.fail_after(CEILING_S):
+        srv = await clients.start(limits=Limits(history_cache=5))
+        alice = await clients.connect(srv, "alice")
+        await post_many(alice, "general", 8)
+        newest = await page(alice)
+        from_start = await page(alice, after=0)
+        before = await page(alice, before=6)
     assert (seqs(newest), newest.has_more) == ([4, 5, 6, 7, 8], False)
     assert (seqs(from_start), from_start.has_more) == ([4, 5, 6, 7, 8], False)
     assert (seqs(before), before.has_more) == ([4, 5], False)
@@ -267,10 +234,15 @@ async def test_memory_mode_keeps_the_last_history_cache_messages(
 )
 @pytest.mark.parametrize("grant", [["general"], ["*"]], ids=["auto-joined", "joins-itself"])
 async def test_resync_after_reconnect_has_no_gap(
-    clients: Clients, resync_max: int, page_max: int, missed: int, grant: list[str]
+    clients: Clients,
+    start_server: StartFn,
+    resync_max: int,
+    page_max: int,
+    missed: int,
+    grant: list[str],
 ) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start(resync_max=resync_max, history_page_max=page_max)
+        srv = await start_server(resync_max=resync_max, history_page_max=page_max)
         alice = await clients.connect(srv, "alice")
 
         async def bob_connects() -> tuple[Client, int]:
@@ -324,9 +296,11 @@ async def test_resync_after_reconnect_has_no_gap(
         assert await bob.recv() == live[0]
 
 
-async def test_join_since_head_returns_an_empty_page(clients: Clients) -> None:
+async def test_join_since_head_returns_an_empty_page(
+    clients: Clients, start_server: StartFn
+) -> None:
     with trio.fail_after(CEILING_S):
-        srv = await clients.start()
+        srv = await start_server()
         alice = await clients.connect(srv, "alice")
         await post_many(alice, "general", 4)
         await alice.send(p.Join(room="general", since=4))

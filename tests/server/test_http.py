@@ -8,8 +8,7 @@ test's control; the server answers with `Connection: close` and hangs up.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, Final
+from typing import Final
 
 import attrs
 import orjson
@@ -20,7 +19,7 @@ from wsproto.events import AcceptConnection, RejectConnection, Request
 
 from loadtool import protocol as p
 from loadtool.server.app import RunningServer
-from tests.conftest import Client, connect, token
+from tests.conftest import ConnectFn, token
 
 CEILING_S: Final = 15  # seconds any test here may take
 PROMETHEUS_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -75,48 +74,16 @@ def metric_lines(body: bytes) -> dict[str, str]:
     return samples
 
 
-class Clients:
-    """WebSocket clients of one test, closed at teardown before the server stops.
-
-    trio-websocket leaves a client's socket open when its reader task is cancelled (a
-    ResourceWarning, an error in this suite), so every client is closed explicitly.
-    """
-
-    def __init__(self, nursery: trio.Nursery, server: RunningServer) -> None:
-        self._nursery = nursery
-        self._server = server
-        self._open: list[Client] = []
-
-    async def connect(self, user: str, rooms: list[str] | None = None, **kw: Any) -> Client:
-        client = await connect(self._nursery, self._server, user, rooms, **kw)
-        self._open.append(client)
-        return client
-
-    async def aclose(self) -> None:
-        with trio.fail_after(CEILING_S):
-            for client in reversed(self._open):
-                await client.close()
-                await trio.aclose_forcefully(client.ws._stream)  # if the server closed first
-
-
-@pytest.fixture
-async def clients(nursery: trio.Nursery, server: RunningServer) -> AsyncIterator[Clients]:
-    """Depends on `server` so that it is torn down (clients closed) before the server stops."""
-    opened = Clients(nursery, server)
-    yield opened
-    await opened.aclose()
-
-
 # --- /healthz and /metrics ---------------------------------------------------------------
 
 
 async def test_healthz_reports_the_open_connections(
-    server: RunningServer, clients: Clients
+    server: RunningServer, connect_to: ConnectFn
 ) -> None:
     with trio.fail_after(CEILING_S):
         empty = await http(server, get("/healthz"))
-        alice = await clients.connect("alice")
-        bob = await clients.connect("bob")
+        alice = await connect_to("alice")
+        bob = await connect_to("bob")
         two = await http(server, get("/healthz"))
         await bob.close()
         # bob's connection is gone once alice sees him leave.
@@ -137,11 +104,11 @@ async def test_healthz_ignores_the_query_string(server: RunningServer) -> None:
     assert orjson.loads(response.body) == {"status": "ok", "connections": 0}
 
 
-async def test_metrics_is_prometheus_text(server: RunningServer, clients: Clients) -> None:
+async def test_metrics_is_prometheus_text(server: RunningServer, connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
         before = await http(server, get("/metrics"))
-        alice = await clients.connect("alice")
-        bob = await clients.connect("bob")
+        alice = await connect_to("alice")
+        bob = await connect_to("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         await alice.send(p.SendMessage(id="m1", room="general", text="hello"))
         assert await alice.recv() == p.Ack(id="m1", room="general", seq=1)
@@ -212,15 +179,15 @@ async def test_upgrade_with_post_is_405(server: RunningServer) -> None:
     ],
 )
 async def test_garbage_request_is_400_and_the_server_still_serves(
-    server: RunningServer, clients: Clients, raw: bytes
+    server: RunningServer, connect_to: ConnectFn, raw: bytes
 ) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
+        alice = await connect_to("alice")
         response = await http(server, raw)
         assert response.status == 400
         assert response.headers["content-type"].startswith("text/plain")
         # The open connection is unaffected, and a new WebSocket client is served.
-        bob = await clients.connect("bob")
+        bob = await connect_to("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         await bob.send(p.SendMessage(id="after-garbage", room="general", text="still here"))
         assert await bob.recv() == p.Ack(id="after-garbage", room="general", seq=1)
@@ -232,13 +199,13 @@ async def test_garbage_request_is_400_and_the_server_still_serves(
 
 
 async def test_client_that_hangs_up_mid_request_does_not_disturb_the_server(
-    server: RunningServer, clients: Clients
+    server: RunningServer, connect_to: ConnectFn
 ) -> None:
     with trio.fail_after(CEILING_S):
         stream = await trio.open_tcp_stream("127.0.0.1", server.port)
         await stream.send_all(b"GET /healthz HTTP/1.1\r\nHo")
         await stream.aclose()
-        alice = await clients.connect("alice")
+        alice = await connect_to("alice")
         await alice.send(p.Ping(ts="ok"))
         assert await alice.recv() == p.Pong(ts="ok")
 

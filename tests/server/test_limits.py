@@ -5,20 +5,19 @@ messages (unsupported_data)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Final
 
 import orjson
-import pytest
 import trio
 from trio_websocket import ConnectionClosed
 from wsproto.events import CloseConnection
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer, serve
+from loadtool.server.app import RunningServer
 from loadtool.server.config import Limits, SlowConsumerPolicy
-from tests.conftest import Client, server_config
-from tests.server.rawws import ClientPool, RawClient
+from tests.conftest import Client, Clients
+from tests.server.rawws import RawClient
 
 CEILING_S: Final = 20
 MAX_BYTES: Final = Limits().max_message_bytes  # 65536
@@ -27,13 +26,6 @@ QUEUE: Final = 64 * 1024  # outbound queue of the slow-consumer tests
 FLOOD_TEXT: Final = "x" * 4000  # one flood message: about 4 KiB on the wire
 FLOOD_MAX: Final = 2000  # flood messages at most before a slow-consumer test gives up
 UNLIMITED_RATE: Final = {"rate_per_s": 1e6, "rate_burst": 1_000_000}
-
-
-@pytest.fixture
-async def pool(nursery: trio.Nursery) -> AsyncIterator[ClientPool]:
-    clients = ClientPool(nursery)
-    yield clients
-    await clients.aclose()
 
 
 def _code(closed: ConnectionClosed) -> int:
@@ -67,9 +59,9 @@ async def _still_serves(client: Client, ts: str = "alive") -> None:
 
 
 async def test_message_of_exactly_max_bytes_is_read(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    alice = await pool.ws(server, "alice")
+    alice = await clients.connect(server, "alice")
     frame = _message_of_size(MAX_BYTES)
     assert len(frame.encode()) == MAX_BYTES
     with trio.fail_after(CEILING_S):
@@ -82,9 +74,9 @@ async def test_message_of_exactly_max_bytes_is_read(
 
 
 async def test_message_one_byte_over_max_bytes_closes_1009(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    alice = await pool.ws(server, "alice")
+    alice = await clients.connect(server, "alice")
     with trio.fail_after(CEILING_S):
         await alice.send(_message_of_size(MAX_BYTES + 1))
         assert await _closed_with(alice) == p.CloseCode.MESSAGE_TOO_BIG
@@ -92,9 +84,9 @@ async def test_message_one_byte_over_max_bytes_closes_1009(
 
 
 async def test_limit_counts_utf8_bytes_not_characters(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    alice = await pool.ws(server, "alice")
+    alice = await clients.connect(server, "alice")
     text = "\u20ac" * 30_000  # 30,000 characters, 90,000 bytes
     with trio.fail_after(CEILING_S):
         await alice.send({"type": "message", "id": "euro", "room": "general", "text": text})
@@ -103,9 +95,9 @@ async def test_limit_counts_utf8_bytes_not_characters(
 
 
 async def test_fragmented_message_over_max_bytes_closes_1009(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    raw = await pool.raw(server, "alice")
+    raw = await clients.raw(server, "alice")
     frame = _message_of_size(MAX_BYTES + 16 * 1024)  # 80 KiB in five 16 KiB fragments
     parts = [frame[i : i + 16 * 1024] for i in range(0, len(frame), 16 * 1024)]
     assert len(parts) == 5
@@ -118,9 +110,9 @@ async def test_fragmented_message_over_max_bytes_closes_1009(
 
 
 async def test_fragmented_multibyte_message_over_max_bytes_closes_1009(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    raw = await pool.raw(server, "alice")
+    raw = await clients.raw(server, "alice")
     frame = orjson.dumps(
         {"type": "message", "id": "euro", "room": "general", "text": "\u20ac" * 30_000}
     ).decode()  # 30,060 characters, over 90,000 bytes
@@ -133,9 +125,9 @@ async def test_fragmented_multibyte_message_over_max_bytes_closes_1009(
 
 
 async def test_fragments_under_the_limit_are_reassembled(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    raw = await pool.raw(server, "alice")
+    raw = await clients.raw(server, "alice")
     with trio.fail_after(CEILING_S):
         assert isinstance(await raw.next_frame(), p.Welcome)
         assert await raw.next_frame() == p.Joined(room="general", seq=0)
@@ -152,10 +144,10 @@ async def test_fragments_under_the_limit_are_reassembled(
 
 
 async def test_text_over_max_chars_is_refused_and_the_connection_stays(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    alice = await pool.ws(server, "alice")
-    bob = await pool.ws(server, "bob")
+    alice = await clients.connect(server, "alice")
+    bob = await clients.connect(server, "bob")
     with trio.fail_after(CEILING_S):
         await alice.send(p.SendMessage(id="long", room="general", text="a" * (MAX_TEXT + 1)))
         error = await alice.recv_type(p.Error)
@@ -173,13 +165,11 @@ async def test_text_over_max_chars_is_refused_and_the_connection_stays(
 # --- rate limit: rate_limited, then 1008 ------------------------------------------------------
 
 
-async def test_rate_limit_refuses_then_closes_1008_on_sustained_abuse(
-    nursery: trio.Nursery, pool: ClientPool
-) -> None:
+async def test_rate_limit_refuses_then_closes_1008_on_sustained_abuse(clients: Clients) -> None:
     limits = Limits(rate_per_s=0.5, rate_burst=3, abuse_refusals=5)
-    srv: RunningServer = await nursery.start(serve, server_config(limits=limits))
-    alice = await pool.ws(srv, "alice")
-    bob = await pool.ws(srv, "bob")
+    srv = await clients.start(limits=limits)
+    alice = await clients.connect(srv, "alice")
+    bob = await clients.connect(srv, "bob")
     with trio.fail_after(CEILING_S):
         for i in range(3):  # the burst
             await alice.send(p.Ping(ts=i))
@@ -207,10 +197,10 @@ async def test_rate_limit_refuses_then_closes_1008_on_sustained_abuse(
     assert srv.metrics.messages_in == 0
 
 
-async def test_waiting_retry_after_ms_is_enough(nursery: trio.Nursery, pool: ClientPool) -> None:
+async def test_waiting_retry_after_ms_is_enough(clients: Clients) -> None:
     limits = Limits(rate_per_s=5, rate_burst=1)
-    srv: RunningServer = await nursery.start(serve, server_config(limits=limits))
-    alice = await pool.ws(srv, "alice")
+    srv = await clients.start(limits=limits)
+    alice = await clients.connect(srv, "alice")
     with trio.fail_after(CEILING_S):
         await alice.send(p.Ping(ts=1))
         assert await alice.recv() == p.Pong(ts=1)
@@ -227,11 +217,9 @@ async def test_waiting_retry_after_ms_is_enough(nursery: trio.Nursery, pool: Cli
         assert await alice.recv() == p.Pong(ts=3)
 
 
-async def test_websocket_pings_do_not_cost_tokens(nursery: trio.Nursery, pool: ClientPool) -> None:
-    srv: RunningServer = await nursery.start(
-        serve, server_config(limits=Limits(rate_per_s=0.5, rate_burst=1))
-    )
-    alice = await pool.ws(srv, "alice")
+async def test_websocket_pings_do_not_cost_tokens(clients: Clients) -> None:
+    srv = await clients.start(limits=Limits(rate_per_s=0.5, rate_burst=1))
+    alice = await clients.connect(srv, "alice")
     with trio.fail_after(CEILING_S):
         for i in range(5):
             await alice.ws.ping(f"ws{i}".encode())  # returns once the pong arrived
@@ -253,15 +241,13 @@ async def _flood(flooder: Client, until: Callable[[], bool]) -> int:
     raise AssertionError(f"{FLOOD_MAX} flood messages did not meet the condition")
 
 
-async def test_slow_consumer_is_closed_1013_and_others_are_served(
-    nursery: trio.Nursery, pool: ClientPool
-) -> None:
+async def test_slow_consumer_is_closed_1013_and_others_are_served(clients: Clients) -> None:
     limits = Limits(outbound_queue_bytes=QUEUE, **UNLIMITED_RATE)  # type: ignore[arg-type]
-    srv: RunningServer = await nursery.start(serve, server_config(limits=limits, close_timeout_s=2))
+    srv = await clients.start(limits=limits, close_timeout_s=2)
     assert limits.slow_consumer is SlowConsumerPolicy.CLOSE
     # Never reads while the flood lasts; a small kernel buffer makes that show soon.
-    slow = await pool.raw(srv, "slow", receive_buffer=4096)
-    flooder = await pool.ws(srv, "flooder")
+    slow = await clients.raw(srv, "slow", receive_buffer=4096)
+    flooder = await clients.connect(srv, "flooder")
     with trio.fail_after(CEILING_S):
         sent = await _flood(flooder, lambda: srv.metrics.closes[p.CloseCode.TRY_AGAIN_LATER] > 0)
         # Now read: what was queued, then the close frame, then EOF.
@@ -272,23 +258,21 @@ async def test_slow_consumer_is_closed_1013_and_others_are_served(
         # The server goes on serving the others, and new connections.
         await flooder.send(p.SendMessage(id="after", room="general", text="still here"))
         assert await flooder.recv_type(p.Ack) == p.Ack(id="after", room="general", seq=sent + 1)
-        carol = await pool.ws(srv, "carol", welcome=False)
+        carol = await clients.connect(srv, "carol", welcome=False)
         assert isinstance(await carol.recv(), p.Welcome)
         assert await carol.recv() == p.Joined(room="general", seq=sent + 1)
     assert srv.metrics.dropped == 0
 
 
-async def test_slow_consumer_with_drop_policy_loses_frames_not_memory(
-    nursery: trio.Nursery, pool: ClientPool
-) -> None:
+async def test_slow_consumer_with_drop_policy_loses_frames_not_memory(clients: Clients) -> None:
     limits = Limits(
         outbound_queue_bytes=QUEUE,
         slow_consumer=SlowConsumerPolicy.DROP,
         **UNLIMITED_RATE,  # type: ignore[arg-type]
     )
-    srv: RunningServer = await nursery.start(serve, server_config(limits=limits))
-    slow = await pool.raw(srv, "slow", receive_buffer=4096)
-    flooder = await pool.ws(srv, "flooder")
+    srv = await clients.start(limits=limits)
+    slow = await clients.raw(srv, "slow", receive_buffer=4096)
+    flooder = await clients.connect(srv, "flooder")
     flood_bytes = 2 * 1024 * 1024  # 32 times the queue
     with trio.fail_after(CEILING_S):
         sent = await _flood_bytes(flooder, flood_bytes)
@@ -336,20 +320,18 @@ async def _next_not_message(raw: RawClient) -> p.ServerFrame:
     return frame
 
 
-async def test_history_page_over_queue_limit_reaches_a_fast_reader(
-    nursery: trio.Nursery, pool: ClientPool
-) -> None:
+async def test_history_page_over_queue_limit_reaches_a_fast_reader(clients: Clients) -> None:
     """Default limits except the rate: 100 messages of 4096 three-byte characters make a
     1.2 MB history page, over the 1 MiB outbound queue, for a client that reads at once."""
     limits = Limits(**UNLIMITED_RATE)  # type: ignore[arg-type]
-    srv: RunningServer = await nursery.start(serve, server_config(limits=limits))
-    alice = await pool.ws(srv, "alice")
+    srv = await clients.start(limits=limits)
+    alice = await clients.connect(srv, "alice")
     text = "\u20ac" * MAX_TEXT
     with trio.fail_after(CEILING_S):
         for n in range(1, 101):
             await alice.send(p.SendMessage(id=f"m{n}", room="general", text=text))
             assert (await alice.recv_type(p.Message)).seq == n
-        bob = await pool.ws(srv, "bob")
+        bob = await clients.connect(srv, "bob")
         await bob.send(p.HistoryRequest(room="general"))
         try:
             page = await bob.recv_type(p.HistoryPage)
@@ -364,9 +346,9 @@ async def test_history_page_over_queue_limit_reaches_a_fast_reader(
 
 
 async def test_binary_message_is_refused_and_the_connection_stays(
-    server: RunningServer, pool: ClientPool
+    server: RunningServer, clients: Clients
 ) -> None:
-    alice = await pool.ws(server, "alice")
+    alice = await clients.connect(server, "alice")
     with trio.fail_after(CEILING_S):
         await alice.ws.send_message(b'{"type": "ping", "ts": "binary"}')
         error = await alice.recv()
@@ -376,8 +358,8 @@ async def test_binary_message_is_refused_and_the_connection_stays(
     assert server.metrics.errors["unsupported_data"] == 1
 
 
-async def test_raw_binary_message_is_refused(server: RunningServer, pool: ClientPool) -> None:
-    raw = await pool.raw(server, "alice")
+async def test_raw_binary_message_is_refused(server: RunningServer, clients: Clients) -> None:
+    raw = await clients.raw(server, "alice")
     with trio.fail_after(CEILING_S):
         assert isinstance(await raw.next_frame(), p.Welcome)
         assert isinstance(await raw.next_frame(), p.Joined)

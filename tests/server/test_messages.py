@@ -10,7 +10,6 @@ a message or pong that must arrive is sent, and it has to be the very next frame
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -18,44 +17,11 @@ import pytest
 import trio
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer
-from tests.conftest import Client, connect
+from tests.conftest import Client, ConnectFn
 
 CEILING_S: Final = 15  # seconds any test here may take
 SENT_AT: Final = "2026-11-29T04:38:46.123Z"
 MAX_TEXT: Final = 4096  # the default max_text_chars
-
-
-class Clients:
-    """WebSocket clients of one test, closed at teardown before the server stops.
-
-    trio-websocket leaves a client's socket open when its reader task is cancelled (a
-    ResourceWarning, an error in this suite), so every client is closed explicitly.
-    """
-
-    def __init__(self, nursery: trio.Nursery, server: RunningServer) -> None:
-        self._nursery = nursery
-        self._server = server
-        self._open: list[Client] = []
-
-    async def connect(self, user: str, rooms: list[str] | None = None, **kw: Any) -> Client:
-        client = await connect(self._nursery, self._server, user, rooms, **kw)
-        self._open.append(client)
-        return client
-
-    async def aclose(self) -> None:
-        with trio.fail_after(CEILING_S):
-            for client in reversed(self._open):
-                await client.close()
-                await trio.aclose_forcefully(client.ws._stream)  # if the server closed first
-
-
-@pytest.fixture
-async def clients(nursery: trio.Nursery, server: RunningServer) -> AsyncIterator[Clients]:
-    """Depends on `server` so that it is torn down (clients closed) before the server stops."""
-    opened = Clients(nursery, server)
-    yield opened
-    await opened.aclose()
 
 
 def seed_frame(msg_id: str, text: str, room: str = "general", sender: str = "x") -> dict[str, Any]:
@@ -96,16 +62,16 @@ async def expect_error(
 
 
 async def test_seed_dialect_message_is_acked_and_delivered_to_every_member(
-    clients: Clients,
+    connect_to: ConnectFn,
 ) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
-        bob = await clients.connect("bob")
-        carol = await clients.connect("carol")
+        alice = await connect_to("alice")
+        bob = await connect_to("bob")
+        carol = await connect_to("carol")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         assert await alice.recv() == p.Presence(room="general", user_id="carol", status="joined")
         assert await bob.recv() == p.Presence(room="general", user_id="carol", status="joined")
-        alice_phone = await clients.connect("alice")  # alice is already in: no presence
+        alice_phone = await connect_to("alice")  # alice is already in: no presence
 
         await alice.send(seed_frame("seed-1", "hello from the seed client"))
         assert await alice.recv() == p.Ack(id="seed-1", room="general", seq=1)
@@ -125,10 +91,10 @@ async def test_seed_dialect_message_is_acked_and_delivered_to_every_member(
             await pong(member, f"quiet-{member.user}")
 
 
-async def test_seq_increments_per_message_across_senders(clients: Clients) -> None:
+async def test_seq_increments_per_message_across_senders(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
-        bob = await clients.connect("bob")
+        alice = await connect_to("alice")
+        bob = await connect_to("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         seqs = []
         for n, (sender, other) in enumerate([(alice, bob), (bob, alice), (alice, bob)] * 2):
@@ -138,9 +104,9 @@ async def test_seq_increments_per_message_across_senders(clients: Clients) -> No
         assert seqs == [1, 2, 3, 4, 5, 6]
 
 
-async def test_ack_comes_before_the_senders_own_delivery(clients: Clients) -> None:
+async def test_ack_comes_before_the_senders_own_delivery(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
+        alice = await connect_to("alice")
         for n in range(1, 6):
             await alice.send(seed_frame(f"order-{n}", f"n={n}"))
         frames = [await alice.recv() for _ in range(10)]
@@ -151,9 +117,9 @@ async def test_ack_comes_before_the_senders_own_delivery(clients: Clients) -> No
         assert (own.id, own.seq) == (f"order-{n}", n)
 
 
-async def test_typed_message_without_sent_at_gets_the_receive_time(clients: Clients) -> None:
+async def test_typed_message_without_sent_at_gets_the_receive_time(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
+        alice = await connect_to("alice")
         before = datetime.now(UTC)
         await alice.send({"type": "message", "id": "t1", "room": "general", "text": "no time"})
         assert await alice.recv() == p.Ack(id="t1", room="general", seq=1)
@@ -165,9 +131,9 @@ async def test_typed_message_without_sent_at_gets_the_receive_time(clients: Clie
     assert before - timedelta(seconds=1) <= stamped <= after + timedelta(seconds=1)
 
 
-async def test_unknown_fields_are_ignored(clients: Clients) -> None:
+async def test_unknown_fields_are_ignored(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
+        alice = await connect_to("alice")
         await alice.send({**seed_frame("u1", "extra"), "color": "blue", "v": 2})
         assert await alice.recv() == p.Ack(id="u1", room="general", seq=1)
 
@@ -176,11 +142,11 @@ async def test_unknown_fields_are_ignored(clients: Clients) -> None:
 
 
 async def test_replay_after_reconnect_is_a_duplicate_without_a_second_delivery(
-    clients: Clients,
+    connect_to: ConnectFn,
 ) -> None:
     with trio.fail_after(CEILING_S):
-        bob = await clients.connect("bob")
-        alice = await clients.connect("alice")
+        bob = await connect_to("bob")
+        alice = await connect_to("alice")
         assert await bob.recv() == p.Presence(room="general", user_id="alice", status="joined")
         await alice.send(seed_frame("once", "exactly once"))
         assert await alice.recv() == p.Ack(id="once", room="general", seq=1)
@@ -191,7 +157,7 @@ async def test_replay_after_reconnect_is_a_duplicate_without_a_second_delivery(
         # The connection drops before alice can be sure; she reconnects and sends again.
         await alice.close()
         assert await bob.recv() == p.Presence(room="general", user_id="alice", status="left")
-        alice = await clients.connect("alice")
+        alice = await connect_to("alice")
         assert await bob.recv() == p.Presence(room="general", user_id="alice", status="joined")
         await alice.send(seed_frame("once", "exactly once"))
         assert await alice.recv() == p.Ack(id="once", room="general", seq=1, duplicate=True)
@@ -202,9 +168,9 @@ async def test_replay_after_reconnect_is_a_duplicate_without_a_second_delivery(
         assert await bob.recv() == marker
 
 
-async def test_duplicate_ack_names_the_original_room_and_seq(clients: Clients) -> None:
+async def test_duplicate_ack_names_the_original_room_and_seq(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["general", "side"])
+        alice = await connect_to("alice", ["general", "side"])
         await post(alice, "side", "s0")
         first = await post(alice, "general", "dup")
         assert first.seq == 1
@@ -214,10 +180,10 @@ async def test_duplicate_ack_names_the_original_room_and_seq(clients: Clients) -
         assert (await post(alice, "side", "s1")).seq == 2
 
 
-async def test_dedupe_key_is_sender_and_id(clients: Clients) -> None:
+async def test_dedupe_key_is_sender_and_id(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
-        bob = await clients.connect("bob")
+        alice = await connect_to("alice")
+        bob = await connect_to("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         from_alice = await post(alice, "general", "same-id", "alice's")
         assert await bob.recv() == from_alice
@@ -229,10 +195,10 @@ async def test_dedupe_key_is_sender_and_id(clients: Clients) -> None:
 # --- refused messages --------------------------------------------------------------------
 
 
-async def test_message_to_a_room_not_joined_is_not_member(clients: Clients) -> None:
+async def test_message_to_a_room_not_joined_is_not_member(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["general", "side"], query="&rooms=general")
-        bob = await clients.connect("bob", ["side"])
+        alice = await connect_to("alice", ["general", "side"], query="&rooms=general")
+        bob = await connect_to("bob", ["side"])
         await alice.send(seed_frame("nm-1", "where am I", room="side"))
         await expect_error(alice, p.ErrorCode.NOT_MEMBER, "side", "nm-1")
         await alice.send(seed_frame("nm-2", "no such grant", room="elsewhere"))
@@ -244,10 +210,10 @@ async def test_message_to_a_room_not_joined_is_not_member(clients: Clients) -> N
         await pong(alice, "open")
 
 
-async def test_text_over_the_limit_is_too_long(clients: Clients) -> None:
+async def test_text_over_the_limit_is_too_long(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
-        bob = await clients.connect("bob")
+        alice = await connect_to("alice")
+        bob = await connect_to("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         await alice.send(seed_frame("long", "x" * (MAX_TEXT + 1)))
         await expect_error(alice, p.ErrorCode.TOO_LONG, "general", "long")
@@ -353,15 +319,15 @@ MALFORMED: Final = [
 
 @pytest.mark.parametrize(("raw", "code", "room", "msg_id"), MALFORMED)
 async def test_malformed_frame_gets_an_error_and_everything_carries_on(
-    clients: Clients,
+    connect_to: ConnectFn,
     raw: str | bytes,
     code: p.ErrorCode,
     room: str | None,
     msg_id: str | None,
 ) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
-        bob = await clients.connect("bob")
+        alice = await connect_to("alice")
+        bob = await connect_to("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
 
         await alice.ws.send_message(raw)  # str: a text message; bytes: a binary message

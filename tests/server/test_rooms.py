@@ -9,69 +9,16 @@ a message or pong that must arrive is sent, and it has to be the very next frame
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, Final
+from typing import Final
 
-import pytest
 import trio
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer, serve
+from loadtool.server.app import RunningServer
 from loadtool.server.config import Limits
-from tests.conftest import Client, connect, server_config
+from tests.conftest import Client, Clients, ConnectFn
 
 CEILING_S: Final = 15  # seconds any test here may take
-
-
-class Clients:
-    """The servers and clients of one test, closed at teardown: clients, then servers.
-
-    Runs in the `clients` fixture's own nursery, which outlives the test: trio-websocket
-    leaves a client's socket open when its reader task is cancelled (a ResourceWarning, an
-    error in this suite), so every client is closed here before its server stops.
-    """
-
-    def __init__(self, nursery: trio.Nursery, server: RunningServer) -> None:
-        self._nursery = nursery
-        self._server = server
-        self._servers: list[RunningServer] = []
-        self._open: list[Client] = []
-
-    async def start(self, **overrides: Any) -> RunningServer:
-        """A server with a non-default config (`server_config(**overrides)`)."""
-        running: RunningServer = await self._nursery.start(serve, server_config(**overrides))
-        self._servers.append(running)
-        return running
-
-    async def connect(
-        self,
-        user: str,
-        rooms: list[str] | None = None,
-        *,
-        server: RunningServer | None = None,
-        **kw: Any,
-    ) -> Client:
-        """conftest's `connect` on the default server (or `server`), tracked."""
-        client = await connect(self._nursery, server or self._server, user, rooms, **kw)
-        self._open.append(client)
-        return client
-
-    async def aclose(self) -> None:
-        with trio.fail_after(CEILING_S):
-            for client in reversed(self._open):
-                await client.close()
-                await trio.aclose_forcefully(client.ws._stream)  # if the server closed first
-            for running in self._servers:
-                running.shutdown()
-                await running.stopped.wait()
-
-
-@pytest.fixture
-async def clients(nursery: trio.Nursery, server: RunningServer) -> AsyncIterator[Clients]:
-    """Depends on `server` so that it is torn down (clients closed) before the server stops."""
-    opened = Clients(nursery, server)
-    yield opened
-    await opened.aclose()
 
 
 async def post(client: Client, room: str, msg_id: str, text: str = "hi") -> p.Message:
@@ -105,13 +52,13 @@ async def expect_error(
 # --- isolation ---------------------------------------------------------------------------
 
 
-async def test_a_member_of_room_b_never_receives_room_a_messages(clients: Clients) -> None:
+async def test_a_member_of_room_b_never_receives_room_a_messages(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["a", "b"])
-        carol = await clients.connect("carol", ["a"])
+        alice = await connect_to("alice", ["a", "b"])
+        carol = await connect_to("carol", ["a"])
         assert await alice.recv() == p.Presence(room="a", user_id="carol", status="joined")
         # bob may join a (granted) but is only in b.
-        bob = await clients.connect("bob", ["a", "b"], query="&rooms=b")
+        bob = await connect_to("bob", ["a", "b"], query="&rooms=b")
         assert await alice.recv() == p.Presence(room="b", user_id="bob", status="joined")
 
         in_a = await post(alice, "a", "secret-a", "only for room a")
@@ -124,9 +71,9 @@ async def test_a_member_of_room_b_never_receives_room_a_messages(clients: Client
         await pong(carol, "carol-clean")
 
 
-async def test_seq_numbers_are_per_room(clients: Clients) -> None:
+async def test_seq_numbers_are_per_room(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["a", "b"])
+        alice = await connect_to("alice", ["a", "b"])
         assert [(await post(alice, "a", f"a{n}")).seq for n in range(3)] == [1, 2, 3]
         assert [(await post(alice, "b", f"b{n}")).seq for n in range(2)] == [1, 2]
         assert (await post(alice, "a", "a3")).seq == 4
@@ -135,10 +82,10 @@ async def test_seq_numbers_are_per_room(clients: Clients) -> None:
 # --- join and leave ----------------------------------------------------------------------
 
 
-async def test_explicit_join_and_leave(clients: Clients) -> None:
+async def test_explicit_join_and_leave(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["general", "side"], query="&rooms=general")
-        bob = await clients.connect("bob", ["side"])
+        alice = await connect_to("alice", ["general", "side"], query="&rooms=general")
+        bob = await connect_to("bob", ["side"])
 
         await alice.send(p.Join(room="side"))
         assert await alice.recv() == p.Joined(room="side", seq=0)
@@ -167,10 +114,10 @@ async def test_explicit_join_and_leave(clients: Clients) -> None:
         assert (await post(alice, "general", "g1")).seq == 1
 
 
-async def test_join_of_a_room_not_granted_is_forbidden(clients: Clients) -> None:
+async def test_join_of_a_room_not_granted_is_forbidden(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        bob = await clients.connect("bob", ["secret"])
-        alice = await clients.connect("alice", ["general"])
+        bob = await connect_to("bob", ["secret"])
+        alice = await connect_to("alice", ["general"])
         await alice.send(p.Join(room="secret"))
         await expect_error(alice, p.ErrorCode.FORBIDDEN, "secret")
         # Not a member after the refusal, and bob saw no presence.
@@ -181,9 +128,9 @@ async def test_join_of_a_room_not_granted_is_forbidden(clients: Clients) -> None
         await pong(alice, "still-open")
 
 
-async def test_leave_of_a_room_not_joined_is_not_member(clients: Clients) -> None:
+async def test_leave_of_a_room_not_joined_is_not_member(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["general", "side"], query="&rooms=general")
+        alice = await connect_to("alice", ["general", "side"], query="&rooms=general")
         await alice.send(p.Leave(room="side"))
         await expect_error(alice, p.ErrorCode.NOT_MEMBER, "side")
         await alice.send(p.Leave(room="general"))
@@ -196,7 +143,7 @@ async def test_leave_of_a_room_not_joined_is_not_member(clients: Clients) -> Non
 async def test_too_many_rooms(clients: Clients) -> None:
     with trio.fail_after(CEILING_S):
         srv = await clients.start(limits=Limits(max_rooms_per_connection=2))
-        alice = await clients.connect("alice", ["*"], query="&rooms=a,b", server=srv)
+        alice = await clients.connect(srv, "alice", ["*"], query="&rooms=a,b")
         await alice.send(p.Join(room="c"))
         await expect_error(alice, p.ErrorCode.TOO_MANY_ROOMS, "c")
         # A room already joined does not count again.
@@ -227,16 +174,16 @@ async def settle(server: RunningServer, probe: Client, connections: int) -> None
 
 
 async def test_presence_first_connection_in_and_last_connection_out(
-    server: RunningServer, clients: Clients
+    server: RunningServer, connect_to: ConnectFn
 ) -> None:
     with trio.fail_after(CEILING_S):
-        probe = await clients.connect("probe", ["elsewhere"])
-        alice = await clients.connect("alice")
-        bob_1 = await clients.connect("bob")
+        probe = await connect_to("probe", ["elsewhere"])
+        alice = await connect_to("alice")
+        bob_1 = await connect_to("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         # bob's second connection: bob is already in the room, so no presence. And bob is
         # not told about alice, who was there before him (post checks bob's next frames).
-        bob_2 = await clients.connect("bob")
+        bob_2 = await connect_to("bob")
         marker = await post(bob_1, "general", "marker-1")
         assert await alice.recv() == marker
         assert await bob_2.recv() == marker
@@ -253,12 +200,12 @@ async def test_presence_first_connection_in_and_last_connection_out(
         await pong(probe, "probe-quiet")  # not in general: told nothing
 
 
-async def test_presence_is_per_room(clients: Clients) -> None:
+async def test_presence_is_per_room(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["a", "b"])
-        carol = await clients.connect("carol", ["b"])
+        alice = await connect_to("alice", ["a", "b"])
+        carol = await connect_to("carol", ["b"])
         assert await alice.recv() == p.Presence(room="b", user_id="carol", status="joined")
-        bob = await clients.connect("bob", ["a"])
+        bob = await connect_to("bob", ["a"])
         assert await alice.recv() == p.Presence(room="a", user_id="bob", status="joined")
         # carol (room b) is not told about bob joining room a.
         await pong(carol, "carol")
@@ -270,12 +217,12 @@ async def test_presence_is_per_room(clients: Clients) -> None:
 # --- typing ------------------------------------------------------------------------------
 
 
-async def test_typing_goes_to_the_other_member_connections_only(clients: Clients) -> None:
+async def test_typing_goes_to_the_other_member_connections_only(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["general", "side"], query="&rooms=general")
-        bob = await clients.connect("bob")
+        alice = await connect_to("alice", ["general", "side"], query="&rooms=general")
+        bob = await connect_to("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
-        alice_2 = await clients.connect("alice", ["general", "side"], query="&rooms=general")
+        alice_2 = await connect_to("alice", ["general", "side"], query="&rooms=general")
 
         await alice.send(p.Typing(room="general"))
         started = p.TypingNotice(room="general", user_id="alice", typing=True)
@@ -300,10 +247,10 @@ async def test_typing_goes_to_the_other_member_connections_only(clients: Clients
         assert await bob.recv() == p.HistoryPage(room="general", messages=[], has_more=False)
 
 
-async def test_typing_needs_membership(clients: Clients) -> None:
+async def test_typing_needs_membership(connect_to: ConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice", ["general", "side"], query="&rooms=general")
-        bob = await clients.connect("bob", ["side"])
+        alice = await connect_to("alice", ["general", "side"], query="&rooms=general")
+        bob = await connect_to("bob", ["side"])
         await alice.send(p.Typing(room="side"))
         await expect_error(alice, p.ErrorCode.NOT_MEMBER, "side")
         marker = await post(alice, "general", "marker")

@@ -8,7 +8,6 @@ import contextlib
 import os
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
 
@@ -19,19 +18,10 @@ from trio_websocket import ConnectionClosed
 from wsproto.events import CloseConnection
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer, serve
-from tests.cli.test_serve_cli import serve_process, ws_client
-from tests.conftest import Client, server_config, token
-from tests.server.rawws import ClientPool
+from tests.conftest import Client, Clients, token
+from tests.serveproc import serve_process
 
 CEILING_S: Final = 20
-
-
-@pytest.fixture
-async def pool(nursery: trio.Nursery) -> AsyncIterator[ClientPool]:
-    clients = ClientPool(nursery)
-    yield clients
-    await clients.aclose()
 
 
 def _code(closed: ConnectionClosed) -> int:
@@ -51,13 +41,11 @@ async def _frames_until_closed(client: Client) -> tuple[list[p.ServerFrame], int
             frames.append(frame)
 
 
-async def test_shutdown_acks_then_closes_everyone_1001(
-    nursery: trio.Nursery, pool: ClientPool
-) -> None:
-    srv: RunningServer = await nursery.start(serve, server_config(close_timeout_s=2))
-    alice = await pool.ws(srv, "alice")
-    bob = await pool.ws(srv, "bob")
-    carol = await pool.raw(srv, "carol")  # answers the close by hand
+async def test_shutdown_acks_then_closes_everyone_1001(clients: Clients) -> None:
+    srv = await clients.start(close_timeout_s=2)
+    alice = await clients.connect(srv, "alice")
+    bob = await clients.connect(srv, "bob")
+    carol = await clients.raw(srv, "carol")  # answers the close by hand
     with trio.fail_after(CEILING_S):
         await alice.send(p.SendMessage(id="last", room="general", text="just before"))
         await trio.testing.wait_all_tasks_blocked()  # the server has read the frame
@@ -74,14 +62,14 @@ async def test_shutdown_acks_then_closes_everyone_1001(
 
 
 async def test_shutdown_commits_a_pending_message_and_acks_it_before_1001(
-    nursery: trio.Nursery, pool: ClientPool, tmp_path: Path
+    clients: Clients, tmp_path: Path
 ) -> None:
     """With --db the ack waits for the commit; hold the database's write lock so the
     message is still uncommitted when the shutdown begins (§9 steps 2-4)."""
     db = tmp_path / "x.db"
-    srv: RunningServer = await nursery.start(serve, server_config(db_path=db, close_timeout_s=2))
-    alice = await pool.ws(srv, "alice")
-    bob = await pool.ws(srv, "bob")
+    srv = await clients.start(db_path=db, close_timeout_s=2)
+    alice = await clients.connect(srv, "alice")
+    bob = await clients.connect(srv, "bob")
     with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as blocker:
         blocker.execute("BEGIN IMMEDIATE")  # the server's commit now waits (busy_timeout 5 s)
         with trio.fail_after(CEILING_S):
@@ -114,11 +102,11 @@ async def _assert_acked_then_closed(alice: Client, bob: Client) -> None:
 
 
 async def test_shutdown_does_not_wait_past_close_timeout_for_a_mute_client(
-    nursery: trio.Nursery, pool: ClientPool
+    clients: Clients,
 ) -> None:
-    srv: RunningServer = await nursery.start(serve, server_config(close_timeout_s=0.3))
-    mute = await pool.raw(srv, "mute")  # never reads, so never answers the close
-    alice = await pool.ws(srv, "alice")
+    srv = await clients.start(close_timeout_s=0.3)
+    mute = await clients.raw(srv, "mute")  # never reads, so never answers the close
+    alice = await clients.connect(srv, "alice")
     with trio.fail_after(CEILING_S):
         srv.shutdown()
         _frames, code = await _frames_until_closed(alice)
@@ -130,22 +118,20 @@ async def test_shutdown_does_not_wait_past_close_timeout_for_a_mute_client(
     assert close.code == p.CloseCode.GOING_AWAY
 
 
-async def test_sigterm_closes_clients_1001_and_exits_0(
-    tmp_path: Path, nursery: trio.Nursery, pool: ClientPool
-) -> None:
+async def test_sigterm_closes_clients_1001_and_exits_0(tmp_path: Path, clients: Clients) -> None:
     async with serve_process(tmp_path / "serve.log") as server:
-        clients = []
+        connected = []
         for user in ("alice", "bob"):
-            client = pool.add(await ws_client(nursery, server.url, token(user), user=user))
+            client = await clients.open(f"{server.url}?token={token(user)}", user)
             assert isinstance(await client.recv(), p.Welcome)
             assert await client.recv() == p.Joined(room="general", seq=0)
-            clients.append(client)
-        alice = clients[0]
+            connected.append(client)
+        alice = connected[0]
         with trio.fail_after(CEILING_S):
             await alice.send(p.SendMessage(id="m1", room="general", text="before SIGTERM"))
             assert await alice.recv_type(p.Ack) == p.Ack(id="m1", room="general", seq=1)
             os.kill(server.process.pid, signal.SIGTERM)
-            for client in clients:
+            for client in connected:
                 frames, code = await _frames_until_closed(client)
                 assert code == p.CloseCode.GOING_AWAY
                 assert [(type(f), getattr(f, "id", None)) for f in frames] == [(p.Message, "m1")]

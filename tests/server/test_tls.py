@@ -10,7 +10,7 @@ checked with raw trio streams.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
@@ -19,11 +19,10 @@ import orjson
 import pytest
 import trio
 import trustme
-from trio_websocket import connect_websocket_url
 
 from loadtool import protocol as p
-from loadtool.server.app import RunningServer, serve
-from tests.conftest import Client, server_config, token
+from loadtool.server.app import RunningServer
+from tests.conftest import Client, Clients, token
 
 CEILING_S: Final = 15  # seconds any test here may take
 
@@ -38,41 +37,12 @@ class TlsSetup:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
-class Clients:
-    """wss:// clients of one test, closed at teardown before the server stops.
-
-    trio-websocket leaves a client's socket open when its reader task is cancelled (a
-    ResourceWarning, an error in this suite), so every client is closed explicitly.
-    """
-
-    def __init__(self, nursery: trio.Nursery, setup: TlsSetup) -> None:
-        self._nursery = nursery
-        self._setup = setup
-        self._open: list[Client] = []
-
-    async def connect(self, user: str) -> Client:
-        """Connect over wss:// and read welcome and the joined frame of `general`."""
-        url = f"{self._setup.server.url}?token={token(user)}"
-        ws = await connect_websocket_url(
-            self._nursery, url, ssl_context=self._setup.client_context()
-        )
-        client = Client(ws=ws, user=user)
-        self._open.append(client)
-        welcome = await client.recv()
-        assert isinstance(welcome, p.Welcome), welcome
-        assert welcome.user_id == user
-        assert await client.recv() == p.Joined(room="general", seq=0)
-        return client
-
-    async def aclose(self) -> None:
-        with trio.fail_after(CEILING_S):
-            for client in reversed(self._open):
-                await client.close()
-                await trio.aclose_forcefully(client.ws._stream)  # if the server closed first
+WssConnectFn = Callable[[str], Awaitable[Client]]
 
 
 @pytest.fixture
-async def tls(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[TlsSetup]:
+async def tls(clients: Clients, tmp_path: Path) -> TlsSetup:
+    """A server with a certificate for 127.0.0.1 from a fresh test CA."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     ca_file = tmp_path / "ca.pem"
@@ -81,21 +51,25 @@ async def tls(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[TlsSetup]:
     ca.cert_pem.write_to_path(str(ca_file))
     cert.cert_chain_pems[0].write_to_path(str(certfile))
     cert.private_key_pem.write_to_path(str(keyfile))
-    running: RunningServer = await nursery.start(
-        serve, server_config(certfile=certfile, keyfile=keyfile)
-    )
-    yield TlsSetup(server=running, ca_file=ca_file)
-    running.shutdown()
-    with trio.fail_after(CEILING_S):
-        await running.stopped.wait()
+    running = await clients.start(certfile=certfile, keyfile=keyfile)
+    return TlsSetup(server=running, ca_file=ca_file)
 
 
 @pytest.fixture
-async def clients(nursery: trio.Nursery, tls: TlsSetup) -> AsyncIterator[Clients]:
-    """Depends on `tls` so that it is torn down (clients closed) before the server stops."""
-    opened = Clients(nursery, tls)
-    yield opened
-    await opened.aclose()
+def connect_wss(clients: Clients, tls: TlsSetup) -> WssConnectFn:
+    """`await connect_wss(user)`: a wss:// client of the `tls` server trusting the test
+    CA; welcome and the joined frame of `general` read and checked."""
+
+    async def connect(user: str) -> Client:
+        url = f"{tls.server.url}?token={token(user)}"
+        client = await clients.open(url, user, ssl_context=tls.client_context())
+        welcome = await client.recv()
+        assert isinstance(welcome, p.Welcome), welcome
+        assert welcome.user_id == user
+        assert await client.recv() == p.Joined(room="general", seq=0)
+        return client
+
+    return connect
 
 
 async def test_server_url_scheme_is_wss(tls: TlsSetup) -> None:
@@ -103,10 +77,10 @@ async def test_server_url_scheme_is_wss(tls: TlsSetup) -> None:
     assert tls.server.scheme == "wss"
 
 
-async def test_message_round_trip_over_wss(clients: Clients) -> None:
+async def test_message_round_trip_over_wss(connect_wss: WssConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        alice = await clients.connect("alice")
-        bob = await clients.connect("bob")
+        alice = await connect_wss("alice")
+        bob = await connect_wss("bob")
         assert await alice.recv() == p.Presence(room="general", user_id="bob", status="joined")
         await alice.send(p.SendMessage(id="tls-1", room="general", text="über TLS ✓"))
         assert await alice.recv() == p.Ack(id="tls-1", room="general", seq=1)
@@ -124,9 +98,9 @@ async def test_message_round_trip_over_wss(clients: Clients) -> None:
         assert await bob.recv() == p.Pong(ts="tls")
 
 
-async def test_healthz_over_https(tls: TlsSetup, clients: Clients) -> None:
+async def test_healthz_over_https(tls: TlsSetup, connect_wss: WssConnectFn) -> None:
     with trio.fail_after(CEILING_S):
-        await clients.connect("alice")
+        await connect_wss("alice")
         stream = await trio.open_ssl_over_tcp_stream(
             "127.0.0.1", tls.server.port, ssl_context=tls.client_context()
         )
@@ -146,7 +120,9 @@ async def test_healthz_over_https(tls: TlsSetup, clients: Clients) -> None:
     assert orjson.loads(body) == {"status": "ok", "connections": 1}
 
 
-async def test_client_without_the_ca_fails_the_handshake(tls: TlsSetup, clients: Clients) -> None:
+async def test_client_without_the_ca_fails_the_handshake(
+    tls: TlsSetup, connect_wss: WssConnectFn
+) -> None:
     with trio.fail_after(CEILING_S):
         stream = await trio.open_ssl_over_tcp_stream(
             "127.0.0.1", tls.server.port, ssl_context=ssl.create_default_context()
@@ -156,13 +132,13 @@ async def test_client_without_the_ca_fails_the_handshake(tls: TlsSetup, clients:
         await trio.aclose_forcefully(stream)
         assert isinstance(failed.value.__cause__, ssl.SSLCertVerificationError)
         # A trusting client is still served afterwards.
-        alice = await clients.connect("alice")
+        alice = await connect_wss("alice")
         await alice.send(p.Ping(ts=1))
         assert await alice.recv() == p.Pong(ts=1)
 
 
 async def test_plaintext_request_on_the_tls_port_gets_no_http_answer(
-    tls: TlsSetup, clients: Clients
+    tls: TlsSetup, connect_wss: WssConnectFn
 ) -> None:
     with trio.fail_after(CEILING_S):
         stream = await trio.open_tcp_stream("127.0.0.1", tls.server.port)
@@ -175,6 +151,6 @@ async def test_plaintext_request_on_the_tls_port_gets_no_http_answer(
             except trio.BrokenResourceError:
                 pass  # reset by the server: also no answer
         assert b"HTTP/" not in data
-        alice = await clients.connect("alice")
+        alice = await connect_wss("alice")
         await alice.send(p.Ping(ts=2))
         assert await alice.recv() == p.Pong(ts=2)
