@@ -66,12 +66,12 @@ class Limits:
     dedupe_window_s: float = attrs.field(default=600.0, validator=_positive)
     dedupe_max_entries: int = attrs.field(default=500_000, validator=_positive)
 
-    def advertised(self) -> dict[str, int]:
+    def advertised(self) -> dict[str, float]:
         """The limits a client can act on, sent in `welcome`."""
         return {
             "maxMessageBytes": self.max_message_bytes,
             "maxTextChars": self.max_text_chars,
-            "ratePerSecond": int(self.rate_per_s),
+            "ratePerSecond": int(rate) if (rate := self.rate_per_s).is_integer() else rate,
             "rateBurst": self.rate_burst,
             "maxRoomsPerConnection": self.max_rooms_per_connection,
             "historyPageMax": self.history_page_max,
