@@ -97,6 +97,7 @@ class _Server:
             on_pending=self._wake_committer,
         )
         self._commit_lock = trio.Lock()
+        self._advertised = config.limits.advertised()  # the `limits` of every welcome
         self._connections: dict[Connection, None] = {}
 
     async def start(self) -> None:
@@ -207,16 +208,18 @@ class _Server:
         self._connections[conn] = None
         self._metrics.connections += 1
         self._metrics.connections_total += 1
-        welcome = p.Welcome(
-            user_id=up.grant.user_id,
-            rooms=up.rooms,
-            heartbeat_ms=round(self._config.heartbeat_interval_s * 1000),
-            idle_timeout_ms=round(self._config.idle_timeout_s * 1000),
-            limits=self._config.limits.advertised(),
-        )
-        conn.deliver(frame_bytes(welcome))
-        self._hub.connect(conn, up.rooms, reserved=True)
+        joined = False
         try:
+            welcome = p.Welcome(
+                user_id=up.grant.user_id,
+                rooms=up.rooms,
+                heartbeat_ms=round(self._config.heartbeat_interval_s * 1000),
+                idle_timeout_ms=round(self._config.idle_timeout_s * 1000),
+                limits=self._advertised,
+            )
+            conn.deliver(frame_bytes(welcome))
+            self._hub.connect(conn, up.rooms, reserved=True)
+            joined = True
             await conn.run(initial)
         except Exception:
             # A bug must cost one connection, not the server: log it with its traceback.
@@ -224,7 +227,10 @@ class _Server:
             await conn.fail("internal error")
             await trio.aclose_forcefully(stream)
         finally:
-            self._hub.disconnect(conn)
+            if joined:
+                self._hub.disconnect(conn)
+            else:
+                self._hub.unreserve(up.grant.user_id)
             del self._connections[conn]
             self._metrics.connections -= 1
 

@@ -49,7 +49,7 @@ class Limits:
 
     max_message_bytes: int = attrs.field(default=64 * 1024, validator=_positive)  # close 1009
     max_text_chars: int = attrs.field(default=4096, validator=_positive)  # error too_long
-    rate_per_s: float = attrs.field(default=20.0, validator=_positive)  # frames/s refill
+    rate_per_s: float = attrs.field(default=20.0, converter=float, validator=_positive)  # /s
     rate_burst: int = attrs.field(default=40, validator=_positive)  # bucket size, frames
     abuse_refusals: int = attrs.field(default=100, validator=_positive)  # per window -> 1008
     abuse_window_s: float = attrs.field(default=10.0, validator=_positive)
@@ -71,7 +71,7 @@ class Limits:
         return {
             "maxMessageBytes": self.max_message_bytes,
             "maxTextChars": self.max_text_chars,
-            "ratePerSecond": int(rate) if (rate := self.rate_per_s).is_integer() else rate,
+            "ratePerSecond": int(rate) if (rate := float(self.rate_per_s)).is_integer() else rate,
             "rateBurst": self.rate_burst,
             "maxRoomsPerConnection": self.max_rooms_per_connection,
             "historyPageMax": self.history_page_max,
