@@ -43,6 +43,14 @@ EXIT_UNREACHABLE = 3
 @click.option("--dialect", type=click.Choice(["v1", "seed"]), help="Override the dialect.")
 @click.option("--secret", help="Mint tokens with this secret (reference token scheme).")
 @click.option(
+    "--insecure", is_flag=True, help="wss:// without certificate checks (self-signed servers)."
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA bundle (PEM) to trust for wss:// instead of the system's.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -75,6 +83,8 @@ def run(
     targets: tuple[str, ...],
     dialect: str | None,
     secret: str | None,
+    insecure: bool,
+    ca_file: Path | None,
     out_dir: Path | None,
     duration: float | None,
     seed: int | None,
@@ -106,6 +116,15 @@ def run(
         scenario = scenario.with_overrides(
             targets=targets or None, dialect=dialect, secret=secret, duration=duration, seed=seed
         )
+        if insecure or ca_file:
+            scenario = attrs.evolve(
+                scenario,
+                target=attrs.evolve(
+                    scenario.target,
+                    insecure=insecure or scenario.target.insecure,
+                    ca_file=str(ca_file) if ca_file else scenario.target.ca_file,
+                ),
+            )
     except ScenarioError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_INVALID)
@@ -126,6 +145,10 @@ def run(
                 overrides += ["--seed", str(seed)]
             if dialect is not None:
                 overrides += ["--dialect", dialect]
+            if insecure:
+                overrides += ["--insecure"]
+            if ca_file is not None:
+                overrides += ["--ca-file", str(ca_file)]
             plan = WorkerPlan(
                 scenario_file=scenario_file,
                 scenario=scenario,
