@@ -198,8 +198,9 @@ class SimClient:
             await conn.close(1000, "leaving")
         else:
             await conn.abort()
-        for pending in sorted(self._unacked.values(), key=lambda p: p.seq, reverse=True):
-            self._outbox.appendleft(pending)  # replay unacked first, in order
+        if self._plan.outbox:
+            for pending in sorted(self._unacked.values(), key=lambda p: p.seq, reverse=True):
+                self._outbox.appendleft(pending)  # replay unacked first, in order
         self._unacked.clear()
         return code
 
@@ -235,24 +236,28 @@ class SimClient:
     # --- sending -------------------------------------------------------------------------
 
     async def _pace(self) -> None:
+        """Sends on the schedule until `stop_sending`; heartbeats go on until the end."""
         plan = self._plan
         heartbeat_ns = int(plan.heartbeat_s * 1e9) if plan.heartbeat_s else None
         await self.connected.wait()  # the schedule starts with the first connection
         now = self._clock.now_ns()
         next_send = self._schedule(None)
         next_ping = now + heartbeat_ns if heartbeat_ns else None
-        while not self._sending_done.is_set() and (next_send is not None or next_ping):
-            due = min(t for t in (next_send, next_ping) if t is not None)
-            await trio.sleep(max(0.0, (due - self._clock.now_ns()) / 1e9))
+        while True:
             if self._sending_done.is_set():
+                next_send = None
+            if next_send is None and next_ping is None:
                 return
-            if next_ping is not None and due == next_ping and heartbeat_ns:
+            due = min(t for t in (next_send, next_ping) if t is not None)
+            with trio.move_on_after(max(0.0, (due - self._clock.now_ns()) / 1e9)):
+                await self._sending_done.wait()
+                continue  # sends stopped: recompute what is due
+            if next_ping is not None and heartbeat_ns and due == next_ping:
                 await self._ping()
                 next_ping += heartbeat_ns
-                continue
-            assert next_send is not None
-            await self._send_one(next_send)
-            next_send = self._schedule(next_send)
+            elif next_send is not None:
+                await self._send_one(next_send)
+                next_send = self._schedule(next_send)
 
     async def _send_one(self, intended_ns: int) -> None:
         plan = self._plan
@@ -282,6 +287,8 @@ class SimClient:
         try:
             await self._write(conn, pending)
         except Closed:
+            if pending.seq in self._unacked:
+                return  # v1: the connection loop replays unacked messages (or drops them)
             if plan.outbox and not pending.written:
                 self._outbox.append(pending)
             elif not pending.written:

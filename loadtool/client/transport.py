@@ -26,6 +26,7 @@ from . import wsframes as wsf
 from .wsframes import FrameParser
 
 _RECEIVE_BYTES: Final = 64 * 1024
+CLOSE_WAIT_S: Final = 1.0  # seconds to wait for the server's Close after ours
 _MAX_REJECT_BODY: Final = 4096  # bytes of a refusal body kept for the error message
 
 
@@ -97,6 +98,7 @@ class WsClient:
         self._send_lock = trio.Lock()
         self._early: list[str] = []  # messages that arrived with the 101
         self._closing = False  # we sent a close frame
+        self._closed: Closed | None = None  # the server's close, raised after its messages
 
     @classmethod
     async def connect(
@@ -124,6 +126,13 @@ class WsClient:
             client = cls(stream, FrameParser())
             await client._handshake(endpoint, target or endpoint.target, headers)
             return client
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            # TLS failures (an untrusted certificate...) surface here, on the first send.
+            await trio.aclose_forcefully(stream)
+            raise Closed(1006, f"connection failed: {exc.__cause__ or exc}") from None
+        except wsf.FrameError as exc:
+            await trio.aclose_forcefully(stream)
+            raise Closed(exc.code, f"bad frame with the upgrade: {exc}") from None
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
@@ -137,7 +146,7 @@ class WsClient:
             method="GET",
             target=target,
             headers=[
-                ("Host", f"{endpoint.host}:{endpoint.port}"),
+                ("Host", f"{_host(endpoint.host)}:{endpoint.port}"),
                 ("Upgrade", "websocket"),
                 ("Connection", "Upgrade"),
                 ("Sec-WebSocket-Key", key.decode()),
@@ -205,6 +214,8 @@ class WsClient:
         if self._early:
             early, self._early = self._early, []
             return early
+        if self._closed is not None:
+            raise self._closed
         try:
             data = await self._stream.receive_some(_RECEIVE_BYTES)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -218,28 +229,50 @@ class WsClient:
             raise Closed(exc.code, str(exc)) from None
         if controls:
             await self._answer(controls)
+        if not texts and self._closed is not None:
+            raise self._closed
         return texts
 
     async def _answer(self, controls: list[wsf.Control]) -> None:
+        """Answer pings; on a close, reply and remember it: the messages that came before
+        it in the same chunk are returned first, the close is raised on the next read."""
         for control in controls:
-            if control.opcode == wsf.OP_PING:
-                await self._send(wsf.client_frame(wsf.OP_PONG, control.payload))
-            elif control.opcode == wsf.OP_CLOSE:
+            if control.opcode == wsf.OP_PING and self._closed is None:
+                with contextlib.suppress(Closed):  # a gone peer shows up on the next read
+                    await self._send(wsf.client_frame(wsf.OP_PONG, control.payload))
+            elif control.opcode == wsf.OP_CLOSE and self._closed is None:
                 if not self._closing:
                     self._closing = True
                     with contextlib.suppress(Closed):
                         reply = control.code if control.code != wsf.NO_STATUS else 1000
                         await self._send(wsf.close_frame(reply))
-                raise Closed(control.code, control.reason)
+                self._closed = Closed(control.code, control.reason)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Send a close frame (once) and drop the connection; never raises."""
+        """The closing handshake: send Close (once), wait a bounded time for the server's
+        Close (or EOF), then drop the connection. Never raises; a cancel point."""
         if not self._closing:
             self._closing = True
             with contextlib.suppress(Closed):
                 await self._send(wsf.close_frame(code, reason))
+            with trio.move_on_after(CLOSE_WAIT_S):
+                while self._closed is None:
+                    try:
+                        data = await self._stream.receive_some(_RECEIVE_BYTES)
+                        if not data:
+                            break
+                        _, controls = self._parser.feed(bytes(data))
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, wsf.FrameError):
+                        break
+                    if any(c.opcode == wsf.OP_CLOSE for c in controls):
+                        break
         await self.abort()
 
     async def abort(self) -> None:
         """Drop the TCP connection without a close handshake (a fault, or clean-up)."""
         await trio.aclose_forcefully(self._stream)
+
+
+def _host(host: str) -> str:
+    """A host for the Host header: IPv6 literals in brackets (RFC 7230 §5.4)."""
+    return f"[{host}]" if ":" in host else host

@@ -78,14 +78,23 @@ def text_frame(text: str) -> bytes:
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
-    return client_frame(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+    # At most 123 bytes of reason (§5.5), cut on a character boundary: it must stay UTF-8.
+    text = reason.encode()[:123].decode("utf-8", "ignore").encode()
+    return client_frame(OP_CLOSE, struct.pack("!H", code) + text)
+
+
+def valid_close_code(code: int) -> bool:
+    """May this code appear in a Close frame on the wire? (RFC 6455 §7.4)"""
+    if code in (1004, 1005, 1006, 1015):
+        return False  # reserved, or for reporting only, never sent
+    return 1000 <= code <= 1014 or 3000 <= code <= 4999
 
 
 class FrameParser:
     """Turns bytes from a server into complete text messages and control frames."""
 
     def __init__(self, max_message_bytes: int = 16 * 1024 * 1024) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()  # the start of an incomplete frame
         self._max = max_message_bytes
         self._fragments: list[bytes] = []
         self._fragment_opcode = 0
@@ -98,7 +107,11 @@ class FrameParser:
         Raises:
             FrameError: a masked or malformed frame, bad UTF-8, or a message too big.
         """
-        buf = self._buffer + data if self._buffer else data
+        if self._buffer:
+            self._buffer += data  # amortised: a big frame in many chunks stays linear
+            buf: bytes | bytearray = self._buffer
+        else:
+            buf = data
         end = len(buf)
         pos = 0
         texts: list[str] = []
@@ -127,7 +140,7 @@ class FrameParser:
             start = pos + head
             if end - start < size:
                 break
-            payload = buf[start : start + size]
+            payload = bytes(buf[start : start + size])
             pos = start + size
             opcode = b0 & 0x0F
             fin = b0 & 0x80
@@ -139,7 +152,10 @@ class FrameParser:
                 message = self._fragment(opcode, payload, fin)
                 if message is not None:
                     texts.append(message)
-        self._buffer = buf[pos:] if pos < end else b""
+        if buf is self._buffer:
+            del self._buffer[:pos]
+        elif pos < end:
+            self._buffer = bytearray(buf[pos:])
         return texts, controls
 
     def _fragment(self, opcode: int, payload: bytes, fin: int) -> str | None:
@@ -184,4 +200,7 @@ def _control(opcode: int, payload: bytes, fin: int) -> Control:
         raise FrameError(1002, "close frame with a one-byte payload")
     if not payload:
         return Control(opcode, payload, NO_STATUS)
-    return Control(opcode, payload, (payload[0] << 8) | payload[1], _utf8(payload[2:]))
+    code = (payload[0] << 8) | payload[1]
+    if not valid_close_code(code):
+        raise FrameError(1002, f"close code {code} may not be sent")
+    return Control(opcode, payload, code, _utf8(payload[2:]))
