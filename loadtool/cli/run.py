@@ -23,6 +23,7 @@ from ..swarm.embedded import EmbeddedServerError
 from ..swarm.engine import RunSettings, Shard, TargetUnreachable, run_scenario
 from ..swarm.progress import for_stream
 from ..swarm.workers import WorkerFailed, WorkerPlan, run_workers
+from ._errors import sole_leaf
 from ._types import DURATION
 
 EXIT_THRESHOLD_FAILED = 1
@@ -173,7 +174,7 @@ def run(
             )
             results = trio.run(run_scenario, settings)
     except (TargetUnreachable, EmbeddedServerError, WorkerFailed, BaseExceptionGroup) as raised:
-        leaf = _sole_leaf(raised)
+        leaf = sole_leaf(raised)
         if isinstance(leaf, WorkerFailed):
             click.echo(f"Error: {leaf}", err=True)
             sys.exit(leaf.exit_code if leaf.exit_code in (2, 3) else 1)
@@ -202,12 +203,6 @@ def parse_start_at(text: str) -> int:
     if when.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone: add Z for UTC")
     return int(when.timestamp() * 1e9)
-
-
-def _sole_leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
 
 
 def summary(results: dict[str, Any], path: Path) -> str:

@@ -15,6 +15,7 @@ from ..server.app import serve as run_server
 from ..server.config import DEFAULT_PORT, Limits, ServerConfig, SlowConsumerPolicy
 from ..server.storage import StorageError
 from . import _logging
+from ._errors import sole_leaf
 from ._types import DURATION, SIZE
 
 log = logging.getLogger("loadtool.server")
@@ -284,7 +285,7 @@ def serve(
     try:
         trio.run(_main, config)
     except (StorageError, OSError, BaseExceptionGroup) as raised:
-        leaf = _sole_leaf(raised)
+        leaf = sole_leaf(raised)
         if isinstance(leaf, StorageError):
             raise click.ClickException(f"storage: {leaf}") from None
         if not isinstance(leaf, OSError):
@@ -295,13 +296,6 @@ def serve(
             ) from None
         where = f"{config.host}:{config.port}"
         raise click.ClickException(f"cannot listen on {where}: {leaf}") from None
-
-
-def _sole_leaf(exc: BaseException) -> BaseException:
-    """The one exception inside nested single-member groups (trio's nurseries wrap)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
 
 
 async def _main(config: ServerConfig) -> None:

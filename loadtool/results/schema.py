@@ -42,6 +42,20 @@ LEDGER_TOTALS: Final = (
     "connects",
     "reconnects",
 )
+# The counters a threshold can name (docs/scenarios.md); `results_metrics` provides them.
+METRIC_COUNTERS: Final = (
+    "sent",
+    "delivered",
+    "expected_deliveries",
+    "lost",
+    "duplicates",
+    "out_of_order",
+    "leaked",
+    "errors",
+    "acks",
+    "connects",
+    "reconnects",
+)
 _HISTOGRAM_SECTIONS: Final = {
     "latency": "latency_ms",
     "ack_latency": "ack_latency_ms",
@@ -567,19 +581,7 @@ def results_metrics(results: Mapping[str, Any]) -> dict[str, float]:
         for stat in SUMMARY_STATS:
             metrics[f"{name}.{stat}"] = float(results[section][stat])
     totals = results["totals"]
-    for name in (
-        "sent",
-        "delivered",
-        "expected_deliveries",
-        "lost",
-        "duplicates",
-        "out_of_order",
-        "leaked",
-        "errors",
-        "acks",
-        "connects",
-        "reconnects",
-    ):
+    for name in METRIC_COUNTERS:
         metrics[name] = float(totals[name])
 
     def ratio(num: float, den: float) -> float:

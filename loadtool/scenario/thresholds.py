@@ -25,23 +25,12 @@ from typing import Final
 
 import attrs
 
+from loadtool.results.schema import METRIC_COUNTERS
 from loadtool.units import parse_duration, parse_percent
 
 LATENCY_FAMILIES: Final = ("latency", "ack_latency", "reconnect")  # milliseconds
 LATENCY_STATS: Final = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
-COUNTERS: Final = (
-    "sent",
-    "delivered",
-    "expected_deliveries",
-    "lost",
-    "duplicates",
-    "out_of_order",
-    "leaked",
-    "errors",
-    "acks",
-    "connects",
-    "reconnects",
-)
+COUNTERS: Final = METRIC_COUNTERS
 # lost/expected_deliveries, duplicates/delivered, errors/(sent+connects),
 # delivered/expected_deliveries: fractions, written as 0.001 or 0.1%.
 RATIOS: Final = ("lost.rate", "duplicates.rate", "errors.rate", "delivery.rate")
