@@ -195,6 +195,11 @@ class WsClient:
         """Send one text message. Raises Closed if the connection is gone."""
         await self._send(wsf.text_frame(text))
 
+    async def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are: already framed (and masked) by the caller. For tests and
+        the conformance gate, which must be able to send what no client should."""
+        await self._send(data)
+
     async def _send(self, data: bytes) -> None:
         async with self._send_lock:
             try:

@@ -1,0 +1,155 @@
+"""What the server under test is: its features, how to get tokens, its known failures.
+
+A target file (`--target target.yaml`) or a built-in profile (`reference`,
+`seed-broadcast`) says so, like Matrix Complement's per-server lists: cases for missing
+features are UNSUPPORTED, listed failures are XFAIL (docs/conformance.md).
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import attrs
+import trio
+import yaml
+
+from .. import protocol as p
+from .model import ALL_FEATURES, Feature
+
+TOKEN_COMMAND_TIMEOUT_S: Final = 10.0
+_TARGET_KEYS: Final = ("name", "features", "tokens", "expected_failures", "restart")
+
+
+class TargetError(ValueError):
+    """A target file is invalid; the message names the file and the key."""
+
+
+class TokenSource(Protocol):
+    async def token(self, user: str, rooms: list[str]) -> str | None: ...
+
+
+@attrs.frozen
+class SecretTokens:
+    """Mint with the reference scheme (HS256, `sub` and `rooms`)."""
+
+    secret: str = attrs.field(repr=False)
+
+    async def token(self, user: str, rooms: list[str]) -> str | None:
+        return p.mint_token(self.secret, user, rooms, ttl_s=3600)
+
+
+@attrs.frozen
+class CommandTokens:
+    """Run a command with {user} and {rooms} (comma-separated) filled in; stdout is the token."""
+
+    argv: tuple[str, ...]
+
+    async def token(self, user: str, rooms: list[str]) -> str | None:
+        argv = [a.replace("{user}", user).replace("{rooms}", ",".join(rooms)) for a in self.argv]
+        with trio.fail_after(TOKEN_COMMAND_TIMEOUT_S):
+            done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True)
+        return done.stdout.decode().strip() or None
+
+
+@attrs.frozen
+class NoTokens:
+    async def token(self, user: str, rooms: list[str]) -> str | None:
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class Target:
+    name: str
+    features: frozenset[Feature]
+    tokens: TokenSource
+    expected_failures: Mapping[str, str] = attrs.field(factory=dict)  # case id -> reason
+    restart: tuple[str, ...] | None = None  # a command that restarts a crashed server
+
+    def with_secret(self, secret: str) -> Target:
+        return attrs.evolve(self, tokens=SecretTokens(secret))
+
+
+def builtin(name: str, *, secret: str | None = None) -> Target:
+    """The built-in profiles.
+
+    Raises:
+        TargetError: an unknown profile name (with the known ones).
+    """
+    tokens: TokenSource = SecretTokens(secret) if secret else NoTokens()
+    if name == "reference":
+        return Target(name=name, features=ALL_FEATURES, tokens=tokens)
+    if name == "seed-broadcast":
+        return Target(name=name, features=frozenset({Feature.SEED_DIALECT}), tokens=tokens)
+    raise TargetError(f"unknown profile {name!r}: use reference or seed-broadcast")
+
+
+def load_target(path: Path, *, secret: str | None = None) -> Target:
+    """Read a target file (YAML). Raises TargetError naming the file and the key."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TargetError(f"{path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise TargetError(f"{path}: expected a mapping of {', '.join(_TARGET_KEYS)}")
+    for key in data:
+        if key not in _TARGET_KEYS:
+            near = difflib.get_close_matches(str(key), _TARGET_KEYS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TargetError(f"{path}: unknown key {key!r}{hint}")
+    return Target(
+        name=str(data.get("name", path.stem)),
+        features=_features(path, data.get("features", [f.value for f in Feature])),
+        tokens=_tokens(path, data.get("tokens"), secret),
+        expected_failures=_failures(path, data.get("expected_failures", [])),
+        restart=_argv(path, "restart", data["restart"]) if data.get("restart") else None,
+    )
+
+
+def _features(path: Path, value: Any) -> frozenset[Feature]:
+    if not isinstance(value, list):
+        raise TargetError(f"{path}: features: expected a list of feature names")
+    out = set()
+    for item in value:
+        try:
+            out.add(Feature(item))
+        except ValueError:
+            known = ", ".join(f.value for f in Feature)
+            raise TargetError(f"{path}: features: unknown {item!r}; known: {known}") from None
+    return frozenset(out)
+
+
+def _tokens(path: Path, value: Any, secret: str | None) -> TokenSource:
+    if secret:
+        return SecretTokens(secret)
+    if value is None or value == "none":
+        return NoTokens()
+    if isinstance(value, dict) and set(value) == {"secret"}:
+        return SecretTokens(str(value["secret"]))
+    if isinstance(value, dict) and set(value) == {"command"}:
+        return CommandTokens(_argv(path, "tokens.command", value["command"]))
+    raise TargetError(
+        f"{path}: tokens: expected none, {{secret: S}} or {{command: [...]}}, found {value!r}"
+    )
+
+
+def _failures(path: Path, value: Any) -> dict[str, str]:
+    if not isinstance(value, list):
+        raise TargetError(f"{path}: expected_failures: expected a list of {{case, reason}}")
+    out = {}
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"case", "reason"}:
+            raise TargetError(f"{path}: expected_failures[{i}]: expected {{case: ID, reason: ...}}")
+        out[str(item["case"])] = str(item["reason"])
+    return out
+
+
+def _argv(path: Path, key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(shlex.split(value))
+    if isinstance(value, Sequence) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TargetError(f"{path}: {key}: expected a command (a string or a list of strings)")
