@@ -12,7 +12,7 @@ import trio
 
 from ..server.app import RunningServer
 from ..server.app import serve as run_server
-from ..server.config import DEFAULT_PORT, Limits, ServerConfig, SlowConsumerPolicy
+from ..server.config import DEFAULT_PORT, Fault, Limits, ServerConfig, SlowConsumerPolicy
 from ..server.storage import StorageError
 from . import _logging
 from ._errors import sole_leaf
@@ -197,6 +197,14 @@ _DEFAULTS = Limits()
     help="Time a client has to answer a close frame before it is dropped.",
 )
 @click.option(
+    "--inject-fault",
+    "faults",
+    multiple=True,
+    type=click.Choice([f.value for f in Fault]),
+    hidden=True,
+    help="Test-only: break the protocol on purpose (the gate's own tests).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -235,6 +243,7 @@ def serve(
     abuse_window: float,
     handshake_timeout: float,
     close_timeout: float,
+    faults: tuple[str, ...],
     log_level: str,
     log_format: str,
 ) -> None:
@@ -277,6 +286,7 @@ def serve(
             db_path=db_path,
             certfile=certfile,
             keyfile=keyfile,
+            faults=faults,
         )
     except ValueError as invalid:
         raise click.UsageError(str(invalid)) from None

@@ -95,6 +95,7 @@ class _Server:
             clock=clock,
             metrics=self._metrics,
             on_pending=self._wake_committer,
+            faults=config.faults,
         )
         self._commit_lock = trio.Lock()
         self._advertised = config.limits.advertised()  # the `limits` of every welcome

@@ -17,6 +17,23 @@ DEFAULT_PORT: Final = 8080
 MIN_SECRET_CHARS: Final = 8
 
 
+class Fault(enum.StrEnum):
+    """Deliberate protocol violations, for proving that the conformance gate has teeth.
+
+    Test-only: `loadtool serve --inject-fault NAME` is hidden from --help.
+    """
+
+    DROP_DELIVERY = "drop-delivery"  # one member of each room misses each message
+    DUPLICATE_DELIVERY = "duplicate-delivery"  # every member gets every message twice
+    SKIP_SEQ = "skip-seq"  # seqs go up by 2
+    BROADCAST_PINGS = "broadcast-pings"  # app pings are relayed to the rooms, as the seed does
+    IGNORE_SIZE_LIMIT = "ignore-size-limit"  # no 1009 close and no too_long error
+
+
+def _faults(values: Iterable[str]) -> frozenset[Fault]:
+    return frozenset(Fault(v) for v in values)
+
+
 class SlowConsumerPolicy(enum.StrEnum):
     """What happens when a connection's outbound queue is full (docs/protocol.md §7.6)."""
 
@@ -97,6 +114,7 @@ class ServerConfig:
     db_path: Path | None = None  # None: history in memory only
     certfile: Path | None = None
     keyfile: Path | None = None
+    faults: frozenset[Fault] = attrs.field(factory=frozenset, converter=_faults)  # tests only
 
     def __attrs_post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):

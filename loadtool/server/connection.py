@@ -21,7 +21,7 @@ from wsproto.connection import ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from .. import protocol as p
-from .config import ServerConfig, SlowConsumerPolicy
+from .config import Fault, ServerConfig, SlowConsumerPolicy
 from .hub import HistoryQuery, Hub, frame_bytes
 from .metrics import Metrics
 from .ratelimit import RateLimiter
@@ -50,6 +50,11 @@ class Connection:
         self._grant = grant
         self._config = config
         self._limits = config.limits
+        self._max_bytes = (
+            config.limits.max_message_bytes
+            if Fault.IGNORE_SIZE_LIMIT not in config.faults
+            else 2**62
+        )
         self._hub = hub
         self._store = store
         self._metrics = metrics
@@ -245,7 +250,7 @@ class Connection:
     def _collect(self, event: TextMessage | BytesMessage) -> bool:
         """Reassemble fragments within the size limit; dispatch whole messages."""
         self._part_bytes += len(event.data)  # characters for text: checked in bytes later
-        if self._part_bytes > self._limits.max_message_bytes:
+        if self._part_bytes > self._max_bytes:
             self.close(
                 p.CloseCode.MESSAGE_TOO_BIG,
                 f"message over {self._limits.max_message_bytes} bytes",
@@ -291,9 +296,7 @@ class Connection:
                 ),
             )
             return
-        if len(data) * 4 > self._limits.max_message_bytes and (
-            len(data.encode()) > self._limits.max_message_bytes
-        ):
+        if len(data) * 4 > self._max_bytes and len(data.encode()) > self._max_bytes:
             self.close(p.CloseCode.MESSAGE_TOO_BIG, "message too big")
             return
         try:

@@ -21,7 +21,7 @@ from typing import Protocol
 import attrs
 
 from .. import protocol as p
-from .config import Limits
+from .config import Fault, Limits
 from .metrics import Metrics
 from .storage import Snapshot, StoredMessage
 from .wsframe import text_frame
@@ -91,12 +91,14 @@ class Hub:
         clock: Callable[[], float],
         metrics: Metrics,
         on_pending: Callable[[], None] = lambda: None,
+        faults: frozenset[Fault] = frozenset(),
     ) -> None:
         self._limits = limits
         self._durable = durable
         self._clock = clock
         self._metrics = metrics
         self._on_pending = on_pending
+        self._faults = faults  # deliberate violations, for the gate's own tests
         self._rooms: dict[str, _Room] = {}
         self._joined: dict[Peer, dict[str, None]] = {}  # peer -> its rooms, in join order
         self._user_connections: Counter[str] = Counter()
@@ -190,6 +192,12 @@ class Hub:
                 return self._history(peer, frame)
             case p.Ping(ts=ts):
                 peer.deliver(frame_bytes(p.Pong(ts=ts)))
+                if Fault.BROADCAST_PINGS in self._faults:
+                    relayed = text_frame(p.encode(frame))
+                    for name in self._joined[peer]:
+                        for member in self._rooms[name].members:
+                            if member is not peer:
+                                member.deliver(relayed)
             case p.Typing(room=room, typing=typing):
                 self._typing(peer, room, typing)
         return None
@@ -229,9 +237,16 @@ class Hub:
                 for peer in pending.duplicate_acks:
                     peer.deliver(again)
             wire = frame_bytes(stored.to_frame())
-            for member in room.members:
+            members = list(room.members) if self._faults else room.members
+            if Fault.DROP_DELIVERY in self._faults:
+                members = [m for m in members if m is pending.sender] + [
+                    m for m in members if m is not pending.sender
+                ][:-1]
+            if Fault.DUPLICATE_DELIVERY in self._faults:
+                members = [*members, *members]
+            for member in members:
                 member.deliver(wire)
-            self._metrics.deliveries += len(room.members)
+            self._metrics.deliveries += len(members)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -285,7 +300,10 @@ class Hub:
                 ack = p.Ack(id=frame.id, room=seen.room, seq=seen.seq, duplicate=True)
                 peer.deliver(frame_bytes(ack))
             return
-        if len(frame.text) > self._limits.max_text_chars:
+        if (
+            len(frame.text) > self._limits.max_text_chars
+            and Fault.IGNORE_SIZE_LIMIT not in self._faults
+        ):
             self._error(
                 peer,
                 p.ErrorCode.TOO_LONG,
@@ -296,7 +314,7 @@ class Hub:
             )
             return
         room = self._room(frame.room)
-        room.head += 1
+        room.head += 2 if Fault.SKIP_SEQ in self._faults else 1
         now = self._clock()
         stored = StoredMessage(
             room=frame.room,
