@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,6 +182,8 @@ def run(
         if not isinstance(leaf, TargetUnreachable | EmbeddedServerError):
             raise
         click.echo(f"Error: {leaf}", err=True)
+        if out_dir is None and not any(p.name != "server.log" for p in out.iterdir()):
+            shutil.rmtree(out)  # nothing ran: leave no empty report folder behind
         sys.exit(EXIT_UNREACHABLE)
     path = out / "results.json"
     write_results(path, results)

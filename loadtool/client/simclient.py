@@ -30,6 +30,7 @@ from .transport import Closed, Endpoint, Rejected, WsClient
 CONNECT_TIMEOUT_S: Final = 10.0  # a dial (TCP + TLS + upgrade) that takes longer failed
 DEAD_AFTER_HEARTBEATS: Final = 3  # nothing received for this many intervals: peer is dead
 _DROP_CODE: Final = 4001  # recorded for a client-side drop fault (never sent)
+GOODBYE_S: Final = 2.0  # seconds a leaving client waits for its last pong
 DEAD_PEER_CODE: Final = 4002  # recorded when the server went silent (never sent)
 
 
@@ -90,6 +91,7 @@ class SimClient:
         rng: random.Random,
         schedule: SendSchedule,
         size: SizeFn,
+        first_seq: int = 1,
     ) -> None:
         self._plan = plan
         self._ledger = ledger
@@ -102,7 +104,7 @@ class SimClient:
         self._conn: WsClient | None = None
         self._outbox: deque[_Pending] = deque()  # not yet written (v1 and seed)
         self._unacked: dict[int, _Pending] = {}  # v1: written, waiting for `ack`
-        self._seq = 0
+        self._seq = first_seq - 1  # seqs (and so message ids) run on across arrivals
         self._sync = {name: _RoomSync() for name in plan.room_names}
         self._room_index = dict(zip(plan.room_names, plan.rooms, strict=True))
         self._joined_once: set[str] = set()
@@ -110,11 +112,21 @@ class SimClient:
         self._drop_scope: trio.CancelScope | None = None
         self._sending_done = trio.Event()
         self._leaving = trio.Event()
+        self._left_at: int | None = None
         self.connected = trio.Event()  # set on the first successful connect
 
     @property
     def index(self) -> int:
         return self._plan.index
+
+    @property
+    def backlog(self) -> int:
+        """Messages scheduled but never written (the outbox)."""
+        return len(self._outbox)
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
 
     @property
     def is_connected(self) -> bool:
@@ -131,7 +143,14 @@ class SimClient:
         self._sending_done.set()
 
     def leave(self) -> None:
-        """Leave for good: stop sending, close the connection with 1000, do not reconnect."""
+        """Leave for good: stop sending, say goodbye, close with 1000, do not reconnect.
+
+        Membership ends now; the goodbye (a ping round trip, v1) first takes in what the
+        server had already fanned out to this client, so a departure is not counted as loss.
+        """
+        if self._leaving.is_set():
+            return
+        self._left_at = self._clock.now_ns()
         self._sending_done.set()
         self._leaving.set()
         if self._drop_scope is not None:
@@ -179,9 +198,9 @@ class SimClient:
                 await self._leaving.wait()
             if self._leaving.is_set():
                 break
-        now = self._clock.now_ns()
+        until = self._left_at if self._left_at is not None else self._clock.now_ns()
         for name in self._joined_once:
-            self._ledger.member_until(plan.index, self._room_index[name], now)
+            self._ledger.member_until(plan.index, self._room_index[name], until)
 
     async def _serve(self, conn: WsClient) -> int:
         """Use one connection until it ends; returns its close code."""
@@ -194,7 +213,8 @@ class SimClient:
                 code = exc.code
         self._drop_scope = None
         self._conn = None
-        if self._leaving.is_set():
+        if self._leaving.is_set() and code == _DROP_CODE:
+            await self._goodbye(conn)
             await conn.close(1000, "leaving")
         else:
             await conn.abort()
@@ -203,6 +223,23 @@ class SimClient:
                 self._outbox.appendleft(pending)  # replay unacked first, in order
         self._unacked.clear()
         return code
+
+    async def _goodbye(self, conn: WsClient) -> None:
+        """Read until the answer to a last ping (bounded): what the server sent before it
+        is delivered before the pong, on a v1 server."""
+        if self._plan.dialect is not Dialect.V1:
+            return
+        mark = f"bye-{self._plan.index}"
+        with trio.move_on_after(GOODBYE_S):
+            try:
+                await conn.send_text(orjson.dumps({"type": "ping", "ts": mark}).decode())
+                while True:
+                    batch = await conn.receive_batch()
+                    self._handle(batch)
+                    if any(mark in text and '"pong"' in text for text in batch):
+                        return
+            except Closed:
+                return
 
     async def _open(self, conn: WsClient) -> None:
         plan = self._plan
@@ -249,9 +286,13 @@ class SimClient:
             if next_send is None and next_ping is None:
                 return
             due = min(t for t in (next_send, next_ping) if t is not None)
-            with trio.move_on_after(max(0.0, (due - self._clock.now_ns()) / 1e9)):
-                await self._sending_done.wait()
-                continue  # sends stopped: recompute what is due
+            delay = max(0.0, (due - self._clock.now_ns()) / 1e9)
+            if next_send is None:
+                await trio.sleep(delay)  # only heartbeats left
+            else:
+                with trio.move_on_after(delay):
+                    await self._sending_done.wait()
+                    continue  # sends stopped: recompute what is due
             if next_ping is not None and heartbeat_ns and due == next_ping:
                 await self._ping()
                 next_ping += heartbeat_ns

@@ -565,6 +565,15 @@ class Ledger:
         if not self._by_connection:
             state.close_span(room, now_ns)
 
+    def new_identity(self, client: int) -> None:
+        """The slot `client` now belongs to a new user (open model: an arrival reuses the
+        index of one that left): its next connect is a first connect, not a reconnect.
+        Receipt tracking carries on, since the swarm keeps sequence numbers running per
+        index."""
+        state = self._clients[client]
+        state.connects = 0
+        state.down_since = None
+
     def connected(self, client: int, now_ns: int) -> None:
         """`client`'s connection opened (counts connects and, after the first, reconnects).
 

@@ -43,6 +43,7 @@ from .progress import Progress, ProgressSample
 
 ROOM_PREFIX: Final = "lt-"
 CONTROL_TICK_S: Final = 0.05  # seconds between population-control steps
+DRAIN_CHECK_S: Final = 0.25  # seconds between "is anything still missing?" checks
 LEAVE_TIMEOUT_S: Final = 5.0  # seconds for every client to close at the end
 PREFLIGHT_TIMEOUT_S: Final = 10.0
 COMMAND_TIMEOUT_S: Final = 60.0  # a `command` fault that runs longer is killed
@@ -122,6 +123,7 @@ class _Swarm:
         self.stats = ClientStats()
         self.health = HealthMonitor()
         self.members: dict[int, _Member] = {}
+        self.next_seq: dict[int, int] = {}  # per index: where the next client's seqs start
         self.faults: list[FaultRecord] = []
         self.server: EmbeddedServer | None = None
         self.urls: tuple[str, ...] = ()
@@ -255,7 +257,10 @@ class _Swarm:
             rng=rng,
             schedule=self._schedule(client),
             size=behaviour.message_size.sample,
+            first_seq=self.next_seq.get(client, 1),
         )
+        if client in self.next_seq:
+            self.ledger.new_identity(client)  # an arrival on a departed client's index
         member = _Member(client=sim, scope=trio.CancelScope())
         self.members[client] = member
         nursery.start_soon(self._live, member)
@@ -267,6 +272,7 @@ class _Swarm:
         finally:
             member.done.set()
             self.members.pop(member.client.index, None)
+            self.next_seq[member.client.index] = member.client.last_seq + 1
 
     async def control_population(self, nursery: trio.Nursery) -> None:
         """Closed model: keep the target count of clients (ramps), pacing connects.
@@ -386,8 +392,20 @@ class _Swarm:
 
     # --- the end -------------------------------------------------------------------------------
 
+    async def drain(self) -> None:
+        """Keep receiving for `drain` seconds, or until nothing owed is missing."""
+        with trio.move_on_after(self.scenario.drain_s):
+            while True:
+                await trio.sleep(DRAIN_CHECK_S)
+                settled = all(
+                    m.client.is_connected and not m.client.backlog for m in self.members.values()
+                )
+                if settled and self.ledger.summary(self.clock.now_ns()).lost == 0:
+                    return
+
     async def finish_clients(self) -> None:
         for member in list(self.members.values()):
+            self.stats.unsent += member.client.backlog  # scheduled, never written
             member.client.leave()
         with trio.move_on_after(LEAVE_TIMEOUT_S):
             for member in list(self.members.values()):
@@ -473,7 +491,7 @@ async def run_scenario(settings: RunSettings) -> dict[str, Any]:
                     await trio.sleep_forever()
                 for member in swarm.members.values():
                     member.client.stop_sending()
-                await trio.sleep(scenario.drain_s)
+                await swarm.drain()
                 await swarm.finish_clients()
             background.cancel_scope.cancel()
         end_ns = clock.now_ns()
