@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from ..model import Case
-from . import handshake
+from . import handshake, heartbeat, history, limits, reconnect, shutdown
 
 
 def all_cases() -> tuple[Case, ...]:
     """The whole suite, in case order."""
     cases = [*handshake.CASES]
+    cases += [*heartbeat.CASES, *history.CASES, *limits.CASES, *reconnect.CASES, *shutdown.CASES]
     ids = [c.id for c in cases]
     duplicated = {i for i in ids if ids.count(i) > 1}
     if duplicated:

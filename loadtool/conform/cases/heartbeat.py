@@ -9,6 +9,7 @@ intervals the `welcome` advertises; longer intervals are reported as INFO, not w
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from typing import Final
@@ -131,7 +132,7 @@ async def ping_not_relayed(h: Harness) -> None:
 @case("4.4", "a WebSocket Ping from the client is answered with a Pong", "§6",
       Feature.SEED_DIALECT)  # fmt: skip
 async def ws_ping(h: Harness) -> None:
-    """A WebSocket Ping control frame (payload 12 random bytes) must be answered with a
+    """A WebSocket Ping control frame (12 random hex characters as payload) must be answered with a
     Pong carrying the same payload (RFC 6455 §5.5.2), and the connection stays usable
     (a marker round trip after it)."""
     peer = await h.connect()
@@ -139,7 +140,10 @@ async def ws_ping(h: Harness) -> None:
     payload = os.urandom(6).hex().encode()
     await peer.send_raw(wsf.client_frame(wsf.OP_PING, payload), f"WebSocket Ping {payload!r}")
     await peer.sync()
-    pongs = lambda: [c.payload for _, c in watcher.of(wsf.OP_PONG)]  # noqa: E731
+
+    def pongs() -> list[bytes]:
+        return [c.payload for _, c in watcher.of(wsf.OP_PONG)]
+
     if not await read_until(peer, lambda: payload in pongs(), 2.0):
         raise CaseFailure(
             f"Pongs received: {pongs()}", expected=f"a Pong with the payload {payload!r}"
@@ -162,7 +166,7 @@ async def server_pings(h: Harness) -> str:
     times = [started] + [at for at, _ in watcher.of(wsf.OP_PING)]
     if len(times) == 1:
         return f"no WebSocket Ping within {3 * beat / 1000 + 1:.1f}s (heartbeatMs {beat:.0f})"
-    gaps = ", ".join(f"{(b - a) * 1000:.0f}" for a, b in zip(times, times[1:], strict=False))
+    gaps = ", ".join(f"{(b - a) * 1000:.0f}" for a, b in itertools.pairwise(times))
     return f"heartbeatMs {beat:.0f}; Pings after (ms, from the connect): {gaps}"
 
 

@@ -37,10 +37,9 @@ async def connect_welcome(
     if not isinstance(joined, list):
         raise CaseFailure(f"welcome.rooms is {joined!r}", expected="an array of room names")
     for room in joined:
-        await peer.expect(
-            lambda f, room=room: f.get("type") == "joined" and f.get("room") == room,
-            what=f"joined for {room!r}",
-        )
+        frame = await peer.expect("joined", what=f"joined for {room!r}")
+        if frame.get("room") != room:
+            raise CaseFailure(f"joined {frame}", expected="joined frames in welcome.rooms order")
     return peer, hello
 
 
@@ -50,7 +49,7 @@ def advertised(hello: Frame, key: str) -> float:
     value = hello.get(key) if key in ("heartbeatMs", "idleTimeoutMs") else None
     if value is None and isinstance(limits, dict):
         value = limits.get(key)
-    if type(value) not in (int, float) or value <= 0:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         where = key if key in ("heartbeatMs", "idleTimeoutMs") else f"limits.{key}"
         raise CaseFailure(
             f"welcome.{where} is {value!r}: the case needs it", expected=f"a positive {where}"
@@ -97,7 +96,9 @@ async def over_size(h: Harness) -> None:
         raise CaseFailure(f"closed with {closed.code} {closed.reason}", expected="close 1009")
 
 
-@case("7.2", "a message of exactly maxMessageBytes is accepted", "§7.1", Feature.LIMITS, Feature.ACKS)
+@case(
+    "7.2", "a message of exactly maxMessageBytes is accepted", "§7.1", Feature.LIMITS, Feature.ACKS
+)
 async def at_size(h: Harness) -> None:
     """A `message` frame of exactly `maxMessageBytes` bytes (padded with an unknown member)
     is within the limit: it must be acked, and the connection stays open."""
