@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .conform import conform
 from .run import run
 from .serve import serve
 from .token import token
@@ -20,6 +21,7 @@ def cli() -> None:
     """Load testing and protocol conformance for real-time WebSocket chat servers."""
 
 
+cli.add_command(conform)
 cli.add_command(run)
 cli.add_command(serve)
 cli.add_command(token)

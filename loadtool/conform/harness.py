@@ -22,7 +22,7 @@ import trio
 
 from .. import protocol as p
 from ..client.transport import Closed, Endpoint, Rejected, WsClient
-from .model import CaseFailure, Exchange, Feature
+from .model import CaseFailure, Exchange, Feature, TargetGone
 from .target import TokenSource
 
 DEFAULT_WAIT_S: Final = 3.0  # seconds a case waits for an expected frame
@@ -254,8 +254,10 @@ class Harness:
             raise CaseFailure(
                 f"{user}: the upgrade was refused with HTTP {exc.status}: {exc.body.strip()[:120]}"
             ) from None
-        except (Closed, OSError) as exc:
-            raise CaseFailure(f"{user}: could not connect: {exc}") from None
+        except OSError as exc:
+            raise TargetGone(f"{user}: could not connect: {exc}") from None
+        except Closed as exc:
+            raise CaseFailure(f"{user}: the connection dropped during the upgrade: {exc}") from None
         peer = Peer(name=user, conn=conn, harness=self)
         self.peers.append(peer)
         if welcome and Feature.ROOMS in self.features:

@@ -73,6 +73,11 @@ class CaseFailure(Exception):
         self.verdict = verdict
 
 
+class TargetGone(Exception):
+    """The server could not be reached at all during a case: ERROR, not FAIL (it may have
+    crashed; the liveness of the target is not what the case checks)."""
+
+
 class NonStrict(CaseFailure):
     """The server deviates from a SHOULD: the case passes unless --strict."""
 

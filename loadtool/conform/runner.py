@@ -17,7 +17,7 @@ import trio
 
 from ..client.transport import Endpoint
 from .harness import Harness
-from .model import Case, CaseFailure, CaseResult, Verdict
+from .model import Case, CaseFailure, CaseResult, TargetGone, Verdict
 from .target import Target
 
 DEFAULT_CONCURRENCY: Final = 8
@@ -73,6 +73,8 @@ async def run_case(case: Case, endpoint: Endpoint, target: Target) -> CaseResult
         verdict, reason, expected = failure.verdict, failure.reason, failure.expected
         if case.info:
             verdict = Verdict.INFO
+    except TargetGone as gone:
+        verdict, reason = Verdict.ERROR, f"the target is gone: {gone}"
     except trio.TooSlowError:
         verdict, reason = Verdict.FAIL, f"timed out after {case.timeout_s:.0f}s"
     except Exception as exc:  # noqa: BLE001 - a bug in a case is ERROR, never PASS

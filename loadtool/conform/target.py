@@ -100,10 +100,14 @@ def load_target(path: Path, *, secret: str | None = None) -> Target:
             near = difflib.get_close_matches(str(key), _TARGET_KEYS, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise TargetError(f"{path}: unknown key {key!r}{hint}")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise TargetError(f"{path}: name: expected a non-empty string")
+    tokens = _tokens(path, data.get("tokens"))  # checked even when --secret replaces it
     return Target(
-        name=str(data.get("name", path.stem)),
+        name=name,
         features=_features(path, data.get("features", [f.value for f in Feature])),
-        tokens=_tokens(path, data.get("tokens"), secret),
+        tokens=SecretTokens(secret) if secret else tokens,
         expected_failures=_failures(path, data.get("expected_failures", [])),
         restart=_argv(path, "restart", data["restart"]) if data.get("restart") else None,
     )
@@ -122,13 +126,17 @@ def _features(path: Path, value: Any) -> frozenset[Feature]:
     return frozenset(out)
 
 
-def _tokens(path: Path, value: Any, secret: str | None) -> TokenSource:
-    if secret:
-        return SecretTokens(secret)
+def _tokens(path: Path, value: Any) -> TokenSource:
     if value is None or value == "none":
         return NoTokens()
     if isinstance(value, dict) and set(value) == {"secret"}:
-        return SecretTokens(str(value["secret"]))
+        secret = value["secret"]
+        if not isinstance(secret, str) or len(secret) < p.MIN_SECRET_BYTES:
+            raise TargetError(
+                f"{path}: tokens.secret: expected a string of at least "
+                f"{p.MIN_SECRET_BYTES} characters"
+            )
+        return SecretTokens(secret)
     if isinstance(value, dict) and set(value) == {"command"}:
         return CommandTokens(_argv(path, "tokens.command", value["command"]))
     raise TargetError(
@@ -143,13 +151,23 @@ def _failures(path: Path, value: Any) -> dict[str, str]:
     for i, item in enumerate(value):
         if not isinstance(item, dict) or set(item) != {"case", "reason"}:
             raise TargetError(f"{path}: expected_failures[{i}]: expected {{case: ID, reason: ...}}")
-        out[str(item["case"])] = str(item["reason"])
+        if not isinstance(item["case"], str):
+            raise TargetError(
+                f"{path}: expected_failures[{i}].case: quote the case id (YAML reads "
+                f'{item["case"]!r} as a number): case: "{item["case"]}"'
+            )
+        out[item["case"]] = str(item["reason"])
     return out
 
 
 def _argv(path: Path, key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
+    if isinstance(value, str) and shlex.split(value):
         return tuple(shlex.split(value))
-    if isinstance(value, Sequence) and value and all(isinstance(v, str) for v in value):
+    if (
+        isinstance(value, Sequence)
+        and value
+        and all(isinstance(v, str) for v in value)
+        and value[0]
+    ):
         return tuple(value)
     raise TargetError(f"{path}: {key}: expected a command (a string or a list of strings)")

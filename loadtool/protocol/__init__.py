@@ -41,6 +41,7 @@ from ._frames import Typing as Typing
 from ._frames import TypingNotice as TypingNotice
 from ._frames import Welcome as Welcome
 from ._tokens import ANY_ROOM as ANY_ROOM
+from ._tokens import MIN_SECRET_BYTES as MIN_SECRET_BYTES
 from ._tokens import Grant as Grant
 from ._tokens import TokenError as TokenError
 from ._tokens import mint_token as mint_token
