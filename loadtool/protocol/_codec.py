@@ -109,7 +109,9 @@ def decode_object(obj: dict[str, Any], *, source: Source = Source.CLIENT) -> fr.
     """Like `decode`, for an already parsed JSON object."""
     frame_id = obj.get("id") if isinstance(obj.get("id"), str) else None
     room = obj.get("room") if isinstance(obj.get("room"), str) else None
-    kind = obj.get("type", _ABSENT)
+    kind = obj.get("type")
+    if kind is None:
+        kind = _ABSENT  # `"type": null` is an absent type (docs/protocol.md §3.1)
     table: dict[str, type[Any]] = (
         dict(fr.CLIENT_FRAMES) if source is Source.CLIENT else dict(fr.SERVER_FRAMES)
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ..model import Case
-from . import handshake, heartbeat, history, limits, reconnect, shutdown
+from . import acks, frames, handshake, heartbeat, history, limits, reconnect, rooms, shutdown
 
 
 def all_cases() -> tuple[Case, ...]:
     """The whole suite, in case order."""
     cases = [*handshake.CASES]
     cases += [*heartbeat.CASES, *history.CASES, *limits.CASES, *reconnect.CASES, *shutdown.CASES]
+    cases += [*frames.CASES, *rooms.CASES, *acks.CASES]
     ids = [c.id for c in cases]
     duplicated = {i for i in ids if ids.count(i) > 1}
     if duplicated:
