@@ -228,3 +228,7 @@ async def server(clients: Clients) -> RunningServer:
 def connect_to(clients: Clients, server: RunningServer) -> ConnectFn:
     """`clients.connect` bound to `server`: `await connect_to("alice", ["general", "a"])`."""
     return functools.partial(clients.connect, server)
+
+
+# The seed article's Node server (a real foreign target): fixtures in tests/seednode.py.
+from tests.seednode import seed_node_dir, seed_node_modules, seed_server  # noqa: E402, F401
