@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from .conform import conform
+from .fuzz import fuzz
 from .run import run
 from .serve import serve
 from .token import token
@@ -22,6 +23,7 @@ def cli() -> None:
 
 
 cli.add_command(conform)
+cli.add_command(fuzz)
 cli.add_command(run)
 cli.add_command(serve)
 cli.add_command(token)
