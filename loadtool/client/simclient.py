@@ -142,15 +142,17 @@ class SimClient:
     def stop_sending(self) -> None:
         self._sending_done.set()
 
-    def leave(self) -> None:
+    def leave(self, *, grace_s: float = 0.0) -> None:
         """Leave for good: stop sending, say goodbye, close with 1000, do not reconnect.
 
-        Membership ends now; the goodbye (a ping round trip, v1) first takes in what the
-        server had already fanned out to this client, so a departure is not counted as loss.
+        Membership ends `grace_s` before now: messages intended in that last stretch may
+        still be on their way through the server when this client says goodbye, so they
+        are not owed to it (a departure mid-run is not loss). The goodbye (a ping round
+        trip, v1) first takes in what the server had already fanned out to this client.
         """
         if self._leaving.is_set():
             return
-        self._left_at = self._clock.now_ns()
+        self._left_at = self._clock.now_ns() - int(grace_s * 1e9)
         self._sending_done.set()
         self._leaving.set()
         if self._drop_scope is not None:

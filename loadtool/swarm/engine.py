@@ -44,7 +44,10 @@ from .progress import Progress, ProgressSample
 ROOM_PREFIX: Final = "lt-"
 CONTROL_TICK_S: Final = 0.05  # seconds between population-control steps
 DRAIN_CHECK_S: Final = 0.25  # seconds between "is anything still missing?" checks
-LEAVE_TIMEOUT_S: Final = 5.0  # seconds for every client to close at the end
+LEAVE_TIMEOUT_S: Final = 5.0
+# A member leaving mid-run (ramp-down, end of an arrival's lifetime) is owed the messages
+# intended until this long before it left; later ones may still be in flight. Seconds.
+DEPARTURE_GRACE_S: Final = 1.0  # seconds for every client to close at the end
 PREFLIGHT_TIMEOUT_S: Final = 10.0
 COMMAND_TIMEOUT_S: Final = 60.0  # a `command` fault that runs longer is killed
 TOKEN_GRACE_S: Final = 3600.0  # tokens outlive the run by this much
@@ -300,7 +303,7 @@ class _Swarm:
                     self._spawn(nursery, client)
                     allowance -= 1.0
             for client in [i for i in self.members if i >= want]:
-                self.members[client].client.leave()
+                self.members[client].client.leave(grace_s=DEPARTURE_GRACE_S)
             await trio.sleep(CONTROL_TICK_S)
 
     async def open_arrivals(self, nursery: trio.Nursery) -> None:
@@ -332,7 +335,7 @@ class _Swarm:
     async def _retire(self, member: _Member, lifetime_s: float) -> None:
         with trio.move_on_after(lifetime_s):
             await member.done.wait()
-        member.client.leave()
+        member.client.leave(grace_s=DEPARTURE_GRACE_S)
 
     def _deadline(self, t_s: float) -> float:
         """trio's clock time at run time `t_s`."""
