@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -43,3 +44,14 @@ class Size(click.ParamType):  # type: ignore[type-arg]
 
 DURATION = Duration()
 SIZE = Size()
+
+
+# Options shared by the commands that dial a server (`run`, `fuzz`).
+insecure_option = click.option(
+    "--insecure", is_flag=True, help="wss:// without certificate checks (self-signed servers)."
+)
+ca_file_option = click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA bundle (PEM) to trust for wss:// instead of the system's.",
+)

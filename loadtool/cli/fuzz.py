@@ -22,6 +22,7 @@ from ..fuzz import FuzzReport, FuzzUnreachable, run_fuzz
 from ..server.config import Limits
 from ..swarm.embedded import EmbeddedOptions, EmbeddedServer, EmbeddedServerError
 from ._errors import sole_leaf
+from ._types import ca_file_option, insecure_option
 
 EXIT_FAILURE_FOUND: Final = 1
 EXIT_UNREACHABLE: Final = 3
@@ -70,14 +71,8 @@ MAX_PRINTED_FRAMES_CHARS: Final = 4000  # longer reproducers go to a file
     help="Hypothesis example database: failures found are replayed first next time.",
 )
 @click.option("--no-db", is_flag=True, help="Keep no example database.")
-@click.option(
-    "--insecure", is_flag=True, help="wss:// without certificate checks (self-signed servers)."
-)
-@click.option(
-    "--ca-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CA bundle (PEM) to trust for wss:// instead of the system's.",
-)
+@insecure_option
+@ca_file_option
 def fuzz(
     url: str | None,
     secret: str | None,

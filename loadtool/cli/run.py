@@ -25,7 +25,7 @@ from ..swarm.engine import RunSettings, Shard, TargetUnreachable, run_scenario
 from ..swarm.progress import for_stream
 from ..swarm.workers import WorkerFailed, WorkerPlan, run_workers
 from ._errors import sole_leaf
-from ._types import DURATION
+from ._types import DURATION, ca_file_option, insecure_option
 
 EXIT_THRESHOLD_FAILED = 1
 EXIT_INVALID = 2
@@ -44,14 +44,8 @@ EXIT_UNREACHABLE = 3
 )
 @click.option("--dialect", type=click.Choice(["v1", "seed"]), help="Override the dialect.")
 @click.option("--secret", help="Mint tokens with this secret (reference token scheme).")
-@click.option(
-    "--insecure", is_flag=True, help="wss:// without certificate checks (self-signed servers)."
-)
-@click.option(
-    "--ca-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CA bundle (PEM) to trust for wss:// instead of the system's.",
-)
+@insecure_option
+@ca_file_option
 @click.option(
     "--out",
     "out_dir",
