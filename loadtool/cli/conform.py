@@ -258,9 +258,11 @@ async def preflight(endpoint: Endpoint, target: Target) -> None:
         Unreachable: no connection, a refusal, or no token from the token source.
     """
     tag = secrets.token_hex(4)
+    claim = getattr(target.tokens, "claim_user", None)  # a fixed list: its next user
+    user = claim() if claim is not None else f"conform-preflight-{tag}"
     try:
         with trio.fail_after(PREFLIGHT_TIMEOUT_S):
-            token = await target.tokens.token(f"conform-preflight-{tag}", [f"preflight-{tag}"])
+            token = await target.tokens.token(str(user), [f"preflight-{tag}"])
     except (OSError, subprocess.SubprocessError, trio.TooSlowError, ValueError) as exc:
         why = exc or type(exc).__name__
         raise Unreachable(f"the target's token source failed: {why}") from None

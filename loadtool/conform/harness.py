@@ -22,7 +22,7 @@ import trio
 
 from .. import protocol as p
 from ..client.transport import Closed, Endpoint, Rejected, WsClient
-from .model import CaseFailure, Exchange, Feature, TargetGone
+from .model import CaseFailure, Exchange, Feature, TargetGone, Verdict
 from .target import TokenSource
 
 DEFAULT_WAIT_S: Final = 3.0  # seconds a case waits for an expected frame
@@ -197,9 +197,34 @@ class Harness:
 
     # --- names ----------------------------------------------------------------------------
 
-    def user(self, label: str = "u") -> str:
-        """A user id no other case uses (cases run concurrently against one server)."""
+    def name(self, label: str = "n") -> str:
+        """A name (message id, marker) no other case uses."""
         return f"c{self.case_id.replace('.', '-')}-{self._tag}-{label}{next(self._names)}"
+
+    def user(self, label: str = "u") -> str:
+        """A user id no other case uses (cases run concurrently against one server); with
+        a fixed token list, the next user of the list."""
+        claim = getattr(self.tokens, "claim_user", None)
+        if claim is None:
+            return self.name(label)
+        user = claim()
+        if user is None:
+            raise CaseFailure("the target's token list is used up: give it more tokens")
+        return str(user)
+
+    @property
+    def fixed_grants(self) -> bool:
+        """Tokens come from a fixed list that grants every room: grants cannot be tested."""
+        return getattr(self.tokens, "claim_user", None) is not None
+
+    def require_room_grants(self) -> None:
+        """For cases that check what a token does *not* grant."""
+        if self.fixed_grants:
+            raise CaseFailure(
+                "the target's tokens are a fixed list granting every room: grants cannot be "
+                "checked",
+                verdict=Verdict.UNSUPPORTED,
+            )
 
     def room(self, label: str = "r") -> str:
         return f"c{self.case_id.replace('.', '-')}-{self._tag}-{label}{next(self._names)}"
@@ -244,6 +269,8 @@ class Harness:
             token = await self.token(user, rooms)
         target = self.endpoint.target
         params = ([f"token={token}"] if isinstance(token, str) else []) + ([query] if query else [])
+        if self.fixed_grants and "rooms=" not in query:
+            params.append(f"rooms={','.join(rooms)}")  # the tokens name no rooms to join
         if params:
             target += ("&" if "?" in target else "?") + "&".join(params)
         self.log(user, "!!", f"connect {target if len(target) < 120 else target[:117] + '...'}")

@@ -7,7 +7,9 @@ features are UNSUPPORTED, listed failures are XFAIL (docs/conformance.md).
 
 from __future__ import annotations
 
+import base64
 import difflib
+import json
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,6 +55,53 @@ class CommandTokens:
         with trio.fail_after(TOKEN_COMMAND_TIMEOUT_S):
             done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True)
         return done.stdout.decode().strip() or None
+
+
+@attrs.define
+class FixedTokens:
+    """Ready-made tokens, one per simulated user: each a JWT whose `sub` is its user and
+    which grants every room ("*"), since cases make fresh rooms. Cases take users in order
+    (`claim_user`); the whole suite needs about 200. Grant checks cannot be made with
+    tokens that grant everything: those cases are UNSUPPORTED."""
+
+    tokens: tuple[str, ...]
+    _users: list[str] = attrs.field(init=False)
+    _by_user: dict[str, str] = attrs.field(init=False, factory=dict)
+    _next: int = attrs.field(init=False, default=0)
+
+    def __attrs_post_init__(self) -> None:
+        self._users = [jwt_subject(t) for t in self.tokens]
+
+    def claim_user(self) -> str | None:
+        """The next unused user of the list (None when it is used up)."""
+        if self._next >= len(self.tokens):
+            return None
+        user, token = self._users[self._next], self.tokens[self._next]
+        self._next += 1
+        self._by_user[user] = token
+        return user
+
+    async def token(self, user: str, rooms: list[str]) -> str | None:
+        return self._by_user.get(user)
+
+
+def jwt_subject(token: str) -> str:
+    """The `sub` of a JWT, read without checking the signature (the server checks it).
+
+    Raises:
+        ValueError: the token is not a JWT with a string `sub`.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a JWT (expected three dot-separated parts)")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("not a JWT (the payload is not base64url JSON)") from None
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    if not isinstance(sub, str) or not sub:
+        raise ValueError("the JWT has no string 'sub'")
+    return sub
 
 
 @attrs.frozen
@@ -139,8 +188,19 @@ def _tokens(path: Path, value: Any) -> TokenSource:
         return SecretTokens(secret)
     if isinstance(value, dict) and set(value) == {"command"}:
         return CommandTokens(_argv(path, "tokens.command", value["command"]))
+    if isinstance(value, dict) and set(value) == {"list"}:
+        tokens = value["list"]
+        if not (isinstance(tokens, list) and tokens and all(isinstance(t, str) for t in tokens)):
+            raise TargetError(f"{path}: tokens.list: expected a non-empty list of tokens")
+        for i, token in enumerate(tokens):
+            try:
+                jwt_subject(token)
+            except ValueError as exc:
+                raise TargetError(f"{path}: tokens.list[{i}]: {exc}") from None
+        return FixedTokens(tuple(tokens))
     raise TargetError(
-        f"{path}: tokens: expected none, {{secret: S}} or {{command: [...]}}, found {value!r}"
+        f"{path}: tokens: expected none, {{secret: S}}, {{command: [...]}} or {{list: [...]}}, "
+        f"found {value!r}"
     )
 
 

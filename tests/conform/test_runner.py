@@ -130,3 +130,18 @@ def test_select_patterns() -> None:
     assert all(c.id.startswith("1.") for c in select(cases, ["1.*"]))
     with pytest.raises(ValueError, match=r"no case matches '42\.7'"):
         select(cases, ["42.7"])
+
+
+async def test_a_fixed_token_list_runs_the_suite(server: RunningServer) -> None:
+    """Tokens handed over as a list (granting every room): every case passes or is
+    UNSUPPORTED where it would have to check a grant."""
+    from loadtool import protocol as p
+    from loadtool.conform.target import FixedTokens
+
+    tokens = tuple(p.mint_token(SECRET, f"listed{i}", ["*"]) for i in range(400))
+    target = Target(name="list", features=frozenset(Feature), tokens=FixedTokens(tokens))
+    with trio.fail_after(60):
+        report = await run_gate(all_cases(), Endpoint.from_url(server.url), target)
+    verdicts = {r.id: r.verdict for r in report.results}
+    assert report.passed
+    assert {i for i, v in verdicts.items() if v is Verdict.UNSUPPORTED} == {"1.7", "3.5", "6.9"}

@@ -89,7 +89,7 @@ async def test_secret_tokens_mint_the_reference_scheme() -> None:
         ("colour: red\n", r"unknown key 'colour'$"),
         ("features: [rooms, room]\n", r"features: unknown 'room'; known: auth, rooms"),
         ("features: rooms\n", r"features: expected a list of feature names"),
-        ("tokens: {secret: s, command: c}\n", r"tokens: expected none, \{secret: S\} or"),
+        ("tokens: {secret: s, command: c}\n", r"tokens: expected none, \{secret: S\}, \{comm"),
         ("tokens: fixed\n", r"tokens: .* found 'fixed'"),
         ("tokens: {command: []}\n", r"tokens\.command: expected a command"),
         ("expected_failures: {case: 1.1}\n", r"expected_failures: expected a list"),
@@ -122,3 +122,30 @@ def test_builtin_profiles() -> None:
     assert builtin("reference", secret="s").tokens == SecretTokens("s")
     with pytest.raises(TargetError, match="unknown profile 'nope': use reference or seed-"):
         builtin("nope")
+
+
+def test_token_list_users_come_from_the_tokens(tmp_path: Path) -> None:
+    from loadtool import protocol as p
+    from loadtool.conform.target import FixedTokens
+
+    minted = [p.mint_token("list-secret-0123456789", f"listed{i}", ["*"]) for i in range(2)]
+    target = load_target(_file(tmp_path, f"tokens: {{list: [{minted[0]}, {minted[1]}]}}\n"))
+    tokens = target.tokens
+    assert isinstance(tokens, FixedTokens)
+    assert [tokens.claim_user(), tokens.claim_user(), tokens.claim_user()] == [
+        "listed0",
+        "listed1",
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tokens: {list: []}\n", r"tokens\.list: expected a non-empty list"),
+        ("tokens: {list: [abc]}\n", r"tokens\.list\[0\]: not a JWT"),
+    ],
+)
+def test_token_list_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(TargetError, match=message):
+        load_target(_file(tmp_path, text))

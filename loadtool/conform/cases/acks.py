@@ -50,7 +50,7 @@ async def ack_fields(h: Harness) -> None:
     room = h.default_room
     alice = await h.connect(h.user("alice"), [room])
     bob = await h.connect(h.user("bob"), [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(typed(msg_id, room, "first"))
     seq = await expect_ack(alice, msg_id, room)
     if seq != 1:
@@ -79,7 +79,7 @@ async def seq_increments(h: Harness) -> None:
     alice = await h.connect(h.user("alice"), [room])
     bob = await h.connect(h.user("bob"), [room])
     carol = await h.connect(h.user("carol"), [room])
-    ids = {alice.name: [h.user("a") for _ in range(4)], bob.name: [h.user("b") for _ in range(4)]}
+    ids = {alice.name: [h.name("a") for _ in range(4)], bob.name: [h.name("b") for _ in range(4)]}
     for i in range(4):
         for peer in (alice, bob):
             await peer.send(typed(ids[peer.name][i], room, f"#{i}"))
@@ -105,7 +105,7 @@ async def ack_first(h: Harness) -> None:
     before its `message` frame (§4.1 step 6)."""
     room = h.default_room
     alice = await h.connect(h.user("alice"), [room])
-    ids = [h.user("m") for _ in range(5)]
+    ids = [h.name("m") for _ in range(5)]
     for msg_id in ids:
         await alice.send(typed(msg_id, room))
     acked: set[object] = set()
@@ -128,7 +128,7 @@ async def replay(h: Harness) -> None:
     room = h.default_room
     alice = await h.connect(h.user("alice"), [room])
     bob = await h.connect(h.user("bob"), [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(typed(msg_id, room, "original"))
     seq = await expect_ack(alice, msg_id, room)
     for peer in (alice, bob):
@@ -148,7 +148,7 @@ async def replay(h: Harness) -> None:
             "received a replayed message again",
             "no delivery for a duplicate (§4.1 step 2)",
         )
-    follow = h.user("m")
+    follow = h.name("m")
     await alice.send(typed(follow, room, "next"))
     if (got := await expect_ack(alice, follow, room)) != seq + 1:
         raise CaseFailure(
@@ -166,7 +166,7 @@ async def replay_other_room(h: Harness) -> None:
     room_a, room_b = h.room("a"), h.default_room
     alice = await h.connect(h.user("alice"), [room_a, room_b])
     bob = await h.connect(h.user("bob"), [room_b])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(typed(msg_id, room_a, "to A"))
     seq = await expect_ack(alice, msg_id, room_a)
     await alice.send(typed(msg_id, room_b, "to B"))
@@ -179,7 +179,7 @@ async def replay_other_room(h: Harness) -> None:
             expected=f"ack {{room {room_a!r}, seq {seq}, duplicate true}} (§4.2, §4.3)",
         )
     await expect_none(bob, delivery(msg_id), "received the replay", "nothing (§4.3)")
-    first = h.user("m")
+    first = h.name("m")
     await alice.send(typed(first, room_b, "B's first"))
     if (got := await expect_ack(alice, first, room_b)) != 1:
         raise CaseFailure(f"B's first message got seq {got}", expected="seq 1")
@@ -193,7 +193,7 @@ async def other_user_same_id(h: Harness) -> None:
     room = h.default_room
     alice = await h.connect(h.user("alice"), [room])
     bob = await h.connect(h.user("bob"), [room])
-    msg_id = h.user("shared")
+    msg_id = h.name("shared")
     await alice.send(typed(msg_id, room, "Alice's"))
     seq = await expect_ack(alice, msg_id, room)
     await bob.send(typed(msg_id, room, "Bob's"))
@@ -217,7 +217,7 @@ async def replay_reconnect(h: Harness) -> None:
     alice_id = h.user("alice")
     bob = await h.connect(h.user("bob"), [room])
     first = await h.connect(alice_id, [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await first.send(typed(msg_id, room, "before the reconnect"))
     seq = await expect_ack(first, msg_id, room)
     await wait_for(bob, delivery(msg_id), f"the delivery of {msg_id!r}")
@@ -239,7 +239,7 @@ async def independent_rooms(h: Harness) -> None:
     room_a, room_b = h.room("a"), h.default_room
     alice = await h.connect(h.user("alice"), [room_a, room_b])
     plan = [room_a, room_a, room_b, room_a, room_b]
-    ids = [h.user("m") for _ in plan]
+    ids = [h.name("m") for _ in plan]
     for msg_id, room in zip(ids, plan, strict=True):
         await alice.send(typed(msg_id, room))
     got = []
@@ -261,7 +261,7 @@ async def dedupe_before_length(h: Harness) -> None:
     chars = int(advertised(hello, "maxTextChars"))
     if chars + 200 > advertised(hello, "maxMessageBytes"):
         not_checked(f"maxTextChars {chars} does not fit in maxMessageBytes")
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(typed(msg_id, room, "short"))
     seq = await expect_ack(alice, msg_id, room)
     await alice.send(typed(msg_id, room, "x" * (chars + 1)))
@@ -276,7 +276,7 @@ async def membership_before_dedupe(h: Harness) -> None:
     `not_member` with the id and room, not a duplicate ack."""
     room_a = h.room("a")
     alice = await h.connect(h.user("alice"), [room_a, h.default_room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(typed(msg_id, room_a))
     await expect_ack(alice, msg_id, room_a)
     await alice.send({"type": "leave", "room": room_a})

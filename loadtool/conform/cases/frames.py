@@ -189,7 +189,7 @@ async def seed_message(h: Harness) -> None:
     room = h.default_room
     alice_id = h.user("alice")
     alice, bob = await h.connect(alice_id, [room]), await h.connect(h.user("bob"), [room])
-    msg_id, text = h.user("m"), f"seed hello {h.user('t')}"
+    msg_id, text = h.name("m"), f"seed hello {h.name('t')}"
     frame = seed(msg_id, room, alice_id, text)
     await alice.send(frame)
     if Feature.ACKS in h.features:
@@ -214,7 +214,7 @@ async def typed_message(h: Harness) -> None:
     room = h.default_room
     alice_id = h.user("alice")
     alice = await h.connect(alice_id, [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(typed(msg_id, room, "typed hello"))
     seq = await expect_ack(alice, msg_id, room)
     got = await wait_for(alice, delivery(msg_id), f"the delivery of {msg_id!r}")
@@ -307,7 +307,7 @@ async def missing_member(h: Harness) -> None:
     them has an effect: nothing is acked or delivered."""
     room = h.default_room
     peer = await h.connect(h.user(), [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     cases: list[tuple[Frame, str]] = [
         ({"type": "message", "id": msg_id, "room": room}, "text"),
         ({"type": "message", "room": room, "text": "no id"}, "id"),
@@ -347,7 +347,7 @@ async def wrong_type(h: Harness) -> None:
     `invalid_field`. No join happened: a message to R is then refused `not_member`."""
     home, other = h.default_room, h.room("r")
     peer = await h.connect(h.user(), [home, other], query=f"rooms={home}")
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     frames: list[Frame] = [
         {"type": "join", "room": other, "since": True},
         {"type": "join", "room": other, "since": "3"},
@@ -366,7 +366,7 @@ async def wrong_type(h: Harness) -> None:
         await peer.send(frame)  # orjson writes 3.0 as `3.0`
     for frame in frames:
         await expect_error(peer, "invalid_field", short(frame))
-    probe = h.user("probe")
+    probe = h.name("probe")
     await peer.send(typed(probe, other))
     await expect_error(
         peer, "not_member", f"a message to {other!r} after the refused joins", msg_id=probe,
@@ -390,7 +390,7 @@ async def error_echo(h: Harness) -> None:
     with both; a `join` with `since` -1 gets `invalid_field` with its room."""
     room = h.default_room
     peer = await h.connect(h.user(), [room])
-    bad_room, long_id, msg_id = "no such room!", "x" * 200, h.user("m")
+    bad_room, long_id, msg_id = "no such room!", "x" * 200, h.name("m")
     cases: list[tuple[Frame, str, str | None, str | None]] = [
         (typed(msg_id, bad_room), "invalid_field", msg_id, bad_room),
         (typed(long_id, room), "invalid_field", long_id, room),
@@ -416,7 +416,7 @@ async def binary_message(h: Harness) -> None:
     sent as text afterwards is a new message (duplicate false): nothing was stored."""
     room = h.default_room
     peer = await h.connect(h.user(), [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     payload = orjson.dumps(typed(msg_id, room, "sent as binary"))
     await peer.send_raw(wsf.client_frame(wsf.OP_BINARY, payload), f"binary {payload.decode()}")
     await peer.send_raw(wsf.client_frame(wsf.OP_BINARY, b""), "binary (empty)")
@@ -444,7 +444,7 @@ async def sender_ignored(h: Harness) -> None:
     room = h.default_room
     alice_id = h.user("alice")
     alice, bob = await h.connect(alice_id, [room]), await h.connect(h.user("bob"), [room])
-    typed_id, seed_id = h.user("typed"), h.user("seed")
+    typed_id, seed_id = h.name("typed"), h.name("seed")
     await alice.send(typed(typed_id, room, "forged", senderId="mallory"))
     await alice.send(seed(seed_id, room, "mallory", "forged too"))
     for msg_id, text in ((typed_id, "forged"), (seed_id, "forged too")):
@@ -461,7 +461,7 @@ async def unknown_members(h: Harness) -> None:
     room = h.default_room
     alice_id = h.user("alice")
     alice, bob = await h.connect(alice_id, [room]), await h.connect(h.user("bob"), [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     frame = h.chat_frame(msg_id, room, text="with extras")
     frame |= {"x-future": {"nested": [1, 2]}, "priority": 3}
     await alice.send(frame)
@@ -471,7 +471,7 @@ async def unknown_members(h: Harness) -> None:
     if got.get("text") != "with extras":
         raise CaseFailure(f"Bob got {short(got)}", expected="text 'with extras'")
     if Feature.PING in h.features:
-        mark = h.user("ts")
+        mark = h.name("ts")
         await alice.send({"type": "ping", "ts": mark, "x-future": True})
         await wait_for(alice, of_type("pong", ts=mark), f"the pong for {mark!r}")
 
@@ -487,7 +487,7 @@ async def seed_incomplete(h: Harness) -> None:
     name the missing members (NON-STRICT otherwise). Neither is acked or delivered."""
     room = h.default_room
     peer = await h.connect(h.user(), [room])
-    first, second = h.user("m"), h.user("m")
+    first, second = h.name("m"), h.name("m")
     full = seed(first, room, peer.name, "incomplete")
     del full["senderId"]
     cases: list[tuple[Frame, list[str]]] = [
@@ -523,7 +523,7 @@ async def seed_type_null(h: Harness) -> None:
     room = h.default_room
     alice_id = h.user("alice")
     alice = await h.connect(alice_id, [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(seed(msg_id, room, alice_id, "type null", type=None))
     seq = await expect_ack(alice, msg_id, room)
     got = await wait_for(alice, delivery(msg_id), f"the delivery of {msg_id!r}")
@@ -539,7 +539,7 @@ async def seed_sent_at_null(h: Harness) -> None:
     room = h.default_room
     alice_id = h.user("alice")
     alice = await h.connect(alice_id, [room])
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(seed(msg_id, room, alice_id, "no time", sentAt=None))
     seq = await expect_ack(alice, msg_id, room)
     got = await wait_for(alice, delivery(msg_id), f"the delivery of {msg_id!r}")

@@ -80,6 +80,7 @@ async def bearer_header(h: Harness) -> None:
 @case("1.7", "a room the token does not grant is refused with 403", "§2.4", Feature.AUTH)
 async def room_not_granted(h: Harness) -> None:
     """`?rooms=` naming a room the token does not grant must get HTTP 403."""
+    h.require_room_grants()
     user = h.user()
     token = await h.token(user, [h.room()])
     status = await h.refusal(target=_with(h, f"token={token}&rooms={h.room('other')}"))

@@ -72,7 +72,7 @@ async def ping_pong(h: Harness) -> None:
     """`{"type":"ping","ts":"<string>"}` must be answered with `pong` echoing the same `ts`
     on the sending connection; two pings get two pongs, in order."""
     peer = await h.connect()
-    first, second = f"{h.user('ts')}-2026-11-29T05:03:53.315631Z", h.user("ts")
+    first, second = f"{h.name('ts')}-2026-11-29T05:03:53.315631Z", h.name("ts")
     await peer.send({"type": "ping", "ts": first})
     await peer.send({"type": "ping", "ts": second})
     for ts in (first, second):
@@ -114,7 +114,7 @@ async def ping_not_relayed(h: Harness) -> None:
     receive it (nor a pong for it) before his marker round trip comes back. (The seed
     servers relay every frame to every client, pings included: they fail here, §12.)"""
     alice, bob = await h.connect(h.user("alice")), await h.connect(h.user("bob"))
-    mark = h.user("ping")
+    mark = h.name("ping")
     await alice.send({"type": "ping", "ts": mark})
     seen = await alice.sync()  # the server has handled the ping before Alice's marker
     if Feature.PING in h.features and not any(

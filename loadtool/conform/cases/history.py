@@ -58,7 +58,7 @@ async def fill(h: Harness, room: str, count: int, *, per_peer: int = 25) -> list
     seqs: list[int] = []
     for n in range(math.ceil(count / per_peer)):
         poster = await h.connect(h.user("poster"), [room])
-        seqs += await post(h, poster, room, min(per_peer, count - n * per_peer), h.user("m"))
+        seqs += await post(h, poster, room, min(per_peer, count - n * per_peer), h.name("m"))
     return sorted(seqs)
 
 
@@ -119,7 +119,7 @@ async def newest_page(h: Harness) -> None:
     limit: 3}` returns the newest 3 with hasMore true (older ones exist)."""
     room = h.room()
     alice = await h.connect(h.user("alice"), [room])
-    tag = h.user("m")
+    tag = h.name("m")
     seqs = await post(h, alice, room, 5, tag)
     peer = await reader(h, [room])
     got = await page(peer, room)
@@ -247,7 +247,7 @@ async def rejoin(h: Harness) -> None:
     room = h.room()
     bob = await h.connect(h.user("bob"), [room])
     alice = await h.connect(h.user("alice"), [room])
-    s = await post(h, alice, room, 3, h.user("m"))
+    s = await post(h, alice, room, 3, h.name("m"))
     await alice.send({"type": "join", "room": room, "since": 0})
     joined = await alice.expect(
         lambda f: f.get("type") == "joined", skip=("presence", "typing", "pong", "message")
@@ -263,7 +263,7 @@ async def rejoin(h: Harness) -> None:
             f"Bob saw presence {about_alice}",
             expected="one presence joined (Alice's connect), none for the repeated join",
         )
-    last = h.user("last")
+    last = h.name("last")
     await post(h, alice, room, 1, last)
     for peer in (alice, bob):
         frames = [f for f in await peer.sync() if f.get("id") == f"{last}-0"]
@@ -286,16 +286,16 @@ async def resync(h: Harness) -> None:
     bob_id = h.user("bob")
     bob = await h.connect(bob_id, [room])
     alice = await h.connect(h.user("alice"), [room])
-    s = await post(h, alice, room, 3, h.user("a"))
+    s = await post(h, alice, room, 3, h.name("a"))
     have = [await _live(bob, room) for _ in s]
     await bob.conn.abort()
     h.log(bob.name, "!!", "dropped (no close handshake)")
-    s += await post(h, alice, room, 3, h.user("b"))
+    s += await post(h, alice, room, 3, h.name("b"))
     bob = await h.connect(bob_id, [room])
     await bob.send({"type": "join", "room": room, "since": have[-1]})
     await bob.expect("joined", what="joined for the re-sync")
     have += check_page(await bob.expect("history", what="the re-sync page"), room)[0]
-    s += await post(h, alice, room, 1, h.user("c"))
+    s += await post(h, alice, room, 1, h.name("c"))
     have.append(await _live(bob, room))
     if have != s:
         raise CaseFailure(f"Bob holds seqs {have}", expected=f"{s}: no gap, no duplicate")
@@ -317,6 +317,7 @@ async def history_grant(h: Harness) -> None:
     """A connection granted room A (not joined) reads A's 2 messages; `history` of a room
     its token does not grant gets error `forbidden` with that room, and the connection
     stays usable."""
+    h.require_room_grants()
     room, other = h.room(), h.room("other")
     s = await fill(h, room, 2)
     peer = await reader(h, [room])

@@ -106,7 +106,7 @@ async def missed_while_away(h: Harness) -> None:
         want = [f"{missed[room]}-{i}" for i in range(counts[room])]
         if ids != want:
             raise CaseFailure(f"{room} page ids {ids}", expected=str(want))
-    live = await post(h, alice, room_b, 1, h.user("live"))
+    live = await post(h, alice, room_b, 1, h.name("live"))
     frame = await bob.expect("message", what="the live message in room B")
     if frame.get("room") != room_b or frame.get("seq") != live[0]:
         raise CaseFailure(f"got {frame}", expected=f"message {live[0]} in {room_b!r}")
@@ -122,7 +122,7 @@ async def outbox_replay(h: Harness) -> None:
     room = h.room()
     bob_id = h.user("bob")
     bob = await h.connect(bob_id, [room])
-    tag = h.user("out")
+    tag = h.name("out")
     (seq,) = await post(h, bob, room, 1, tag)
     await bob.conn.abort()
     h.log(bob_id, "!!", "dropped (no close handshake)")

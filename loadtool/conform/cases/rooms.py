@@ -27,7 +27,7 @@ from .frames import (
 
 async def _send_and_deliver(h: Harness, sender: Peer, room: str, *receivers: Peer) -> str:
     """`sender` sends a chat message to `room`; every receiver must get it. Returns its id."""
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await sender.send(h.chat_frame(msg_id, room, text=f"to {room}"))
     for peer in receivers:
         await wait_for(peer, delivery(msg_id), f"message {msg_id!r} in {room!r}")
@@ -44,7 +44,7 @@ async def everyone_receives(h: Harness) -> None:
     alice_id = h.user("alice")
     peers = [await h.connect(alice_id, [room])]
     peers += [await h.connect(h.user(name), [room]) for name in ("bob", "carol")]
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await peers[0].send(h.chat_frame(msg_id, room, text="to everyone"))
     seqs = set()
     for peer in peers:
@@ -87,7 +87,7 @@ async def join_then_receive(h: Harness) -> None:
     room = h.default_room
     alice = await h.connect(h.user("alice"), [room])
     carol = await h.connect(h.user("carol"), [room], query="rooms=")
-    first = h.user("m")
+    first = h.name("m")
     await alice.send(h.chat_frame(first, room, text="before the join"))
     head = (await wait_for(alice, delivery(first), "Alice's own copy of m1")).get("seq")
     await carol.send({"type": "join", "room": room})
@@ -97,7 +97,7 @@ async def join_then_receive(h: Harness) -> None:
             f"Carol got {short(joined)} after m1 was delivered as seq {head}",
             expected=f"joined {{room {room!r}, seq {head}}}: the room's head (§4.4 step 4)",
         )
-    second = h.user("m")
+    second = h.name("m")
     await alice.send(h.chat_frame(second, room, text="after the join"))
     got = await wait_for(carol, of_type("message", room=room), "the message after the join")
     if got.get("id") != second or got.get("seq") != joined["seq"] + 1:
@@ -120,7 +120,7 @@ async def leave_then_silence(h: Harness) -> None:
     left = await wait_for(bob, lambda f: f.get("type") == "left", f"left {room_a!r}")
     if left.get("room") != room_a:
         raise CaseFailure(f"Bob got {short(left)}", expected=f"left {{room {room_a!r}}}")
-    after, in_b = h.user("m"), h.user("m")
+    after, in_b = h.name("m"), h.name("m")
     for msg_id, room in ((after, room_a), (in_b, room_b)):
         await alice.send(h.chat_frame(msg_id, room, text=f"to {room} after the leave"))
         await wait_for(alice, delivery(msg_id), f"Alice's own copy of {msg_id!r}")
@@ -144,13 +144,14 @@ async def join_forbidden(h: Harness) -> None:
     """Dave is in room X. Alice, not granted X, sends `join X`: error `forbidden` echoing
     the room. It had no effect: Dave gets no presence for Alice, and Alice's message to X
     is then refused `not_member`."""
+    h.require_room_grants()
     room_x = h.room("x")
     dave = await h.connect(h.user("dave"), [room_x, h.default_room])
     alice_id = h.user("alice")
     alice = await h.connect(alice_id, [h.default_room])
     await alice.send({"type": "join", "room": room_x})
     await expect_error(alice, "forbidden", f"join {room_x!r}", room=room_x)
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(typed(msg_id, room_x))
     await expect_error(alice, "not_member", f"a message to {room_x!r}", msg_id=msg_id,
                        room=room_x)  # fmt: skip
@@ -189,7 +190,7 @@ async def send_not_member(h: Harness) -> None:
     room_a, room_b = h.room("a"), h.default_room
     bob = await h.connect(h.user("bob"), [room_a, room_b])
     alice = await h.connect(h.user("alice"), [room_a, room_b], query=f"rooms={room_b}")
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await alice.send(typed(msg_id, room_a, "not a member"))
     await expect_error(alice, "not_member", f"a message to {room_a!r}", msg_id=msg_id,
                        room=room_a)  # fmt: skip
@@ -299,7 +300,7 @@ async def per_connection(h: Harness) -> None:
     alice_id = h.user("alice")
     first = await h.connect(alice_id, [room_a, room_b])
     second = await h.connect(alice_id, [room_a, room_b], query=f"rooms={room_b}")
-    msg_id = h.user("m")
+    msg_id = h.name("m")
     await second.send(typed(msg_id, room_a, "from the non-member connection"))
     await second.send({"type": "typing", "room": room_a})
     await expect_error(second, "not_member", f"a message to {room_a!r}", msg_id=msg_id,
