@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loadtool import protocol as p
+from loadtool.fuzz import strategies as s
 from loadtool.protocol import ErrorCode, ProtocolError, Source, decode, encode, to_wire
-
-from . import strategies as s
 
 CLIENT_CLASSES = list(p.CLIENT_FRAMES.values())
 SERVER_CLASSES = list(p.SERVER_FRAMES.values())

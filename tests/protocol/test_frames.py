@@ -10,9 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadtool import protocol as p
+from loadtool.fuzz import strategies as s
 from loadtool.protocol import ErrorCode, ProtocolError, _fields
-
-from . import strategies as s
 
 TS = s.EXAMPLE_TIMESTAMP
 MAX_SEQ = 2**53 - 1

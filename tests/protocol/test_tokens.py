@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loadtool.fuzz import strategies as s
 from loadtool.protocol import ANY_ROOM, Grant, TokenError, _tokens, mint_token, verify_token
-
-from . import strategies as s
 
 # >= 32 bytes, so tokens crafted with PyJWT directly raise no InsecureKeyLengthWarning.
 SECRET = "test-secret-0123456789-abcdefghijklmnop"
