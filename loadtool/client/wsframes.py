@@ -43,7 +43,8 @@ class Control:
     reason: str = ""
 
 
-def _mask(payload: bytes, key: bytes) -> bytes:
+def mask_payload(payload: bytes, key: bytes) -> bytes:
+    """XOR `payload` with the 4-byte `key` repeated (RFC 6455 §5.3); its own inverse."""
     size = len(payload)
     if not size:
         return b""
@@ -70,7 +71,7 @@ def client_frame(
         header = struct.pack("!BBH", first, 0x80 | 126, size)
     else:
         header = struct.pack("!BBQ", first, 0x80 | 127, size)
-    return header + key + _mask(payload, key)
+    return header + key + mask_payload(payload, key)
 
 
 def text_frame(text: str) -> bytes:
