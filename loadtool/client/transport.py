@@ -115,13 +115,7 @@ class WsClient:
             Closed: the connection dropped (or the server misbehaved) during the handshake.
             OSError: the TCP (or TLS) connection could not be made.
         """
-        stream: trio.abc.Stream
-        if endpoint.ssl_context is not None:
-            stream = await trio.open_ssl_over_tcp_stream(
-                endpoint.host, endpoint.port, ssl_context=endpoint.ssl_context
-            )
-        else:
-            stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
+        stream = await open_stream(endpoint)
         try:
             client = cls(stream, FrameParser())
             await client._handshake(endpoint, target or endpoint.target, headers)
@@ -140,56 +134,12 @@ class WsClient:
     async def _handshake(
         self, endpoint: Endpoint, target: str, headers: Sequence[tuple[str, str]]
     ) -> None:
-        key = base64.b64encode(os.urandom(16))
-        http = h11.Connection(h11.CLIENT)
-        request = h11.Request(
-            method="GET",
-            target=target,
-            headers=[
-                ("Host", f"{_host(endpoint.host)}:{endpoint.port}"),
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Key", key.decode()),
-                ("Sec-WebSocket-Version", "13"),
-                *headers,
-            ],
-        )
-        await self._stream.send_all(http.send(request) + (http.send(h11.EndOfMessage()) or b""))
-        status = 0
-        body = bytearray()
-        while True:
-            try:
-                event = http.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise Closed(1006, f"bad HTTP answer to the upgrade: {exc}") from None
-            if event is h11.NEED_DATA:
-                try:
-                    data = await self._stream.receive_some(_RECEIVE_BYTES)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    raise Closed(1006, f"during the handshake: {exc}") from None
-                if not data and status:
-                    raise Rejected(status, body.decode("utf-8", "replace"))
-                http.receive_data(bytes(data))
-                continue
-            if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
-                accept = dict(event.headers).get(b"sec-websocket-accept", b"")
-                if accept != generate_accept_token(key):
-                    raise Closed(1006, "the server's Sec-WebSocket-Accept does not match")
-                trailing, _ = http.trailing_data
-                if trailing:
-                    texts, controls = self._parser.feed(bytes(trailing))
-                    self._early.extend(texts)
-                    if controls:
-                        await self._answer(controls)
-                return
-            if isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                body += event.data[: max(0, _MAX_REJECT_BODY - len(body))]
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                raise Rejected(status or 1006, body.decode("utf-8", "replace"))
-            elif event is h11.PAUSED:
-                raise Closed(1006, "the upgrade did not complete")
+        trailing = await upgrade(self._stream, endpoint, target, headers)
+        if trailing:
+            texts, controls = self._parser.feed(trailing)
+            self._early.extend(texts)
+            if controls:
+                await self._answer(controls)
 
     async def send_text(self, text: str) -> None:
         """Send one text message. Raises Closed if the connection is gone."""
@@ -276,6 +226,76 @@ class WsClient:
     async def abort(self) -> None:
         """Drop the TCP connection without a close handshake (a fault, or clean-up)."""
         await trio.aclose_forcefully(self._stream)
+
+
+async def open_stream(endpoint: Endpoint) -> trio.abc.Stream:
+    """The TCP (or TLS) stream to `endpoint`. A cancel point. Raises OSError."""
+    if endpoint.ssl_context is not None:
+        return await trio.open_ssl_over_tcp_stream(
+            endpoint.host, endpoint.port, ssl_context=endpoint.ssl_context
+        )
+    return await trio.open_tcp_stream(endpoint.host, endpoint.port)
+
+
+async def upgrade(
+    stream: trio.abc.Stream,
+    endpoint: Endpoint,
+    target: str,
+    headers: Sequence[tuple[str, str]] = (),
+) -> bytes:
+    """The client's opening handshake (RFC 6455 §4.1) over `stream`, through h11.
+    Returns the bytes that came after the 101 (the server's first frames). A cancel point.
+
+    Raises:
+        Rejected: an HTTP status other than 101.
+        Closed: the connection dropped, or the answer is not a valid upgrade.
+        trio.BrokenResourceError: the stream broke while sending (TLS failures show here).
+    """
+    key = base64.b64encode(os.urandom(16))
+    http = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="GET",
+        target=target,
+        headers=[
+            ("Host", f"{_host(endpoint.host)}:{endpoint.port}"),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key.decode()),
+            ("Sec-WebSocket-Version", "13"),
+            *headers,
+        ],
+    )
+    await stream.send_all(http.send(request) + (http.send(h11.EndOfMessage()) or b""))
+    status = 0
+    body = bytearray()
+    while True:
+        try:
+            event = http.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise Closed(1006, f"bad HTTP answer to the upgrade: {exc}") from None
+        if event is h11.NEED_DATA:
+            try:
+                data = await stream.receive_some(_RECEIVE_BYTES)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise Closed(1006, f"during the handshake: {exc}") from None
+            if not data and status:
+                raise Rejected(status, body.decode("utf-8", "replace"))
+            http.receive_data(bytes(data))
+            continue
+        if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
+            accept = dict(event.headers).get(b"sec-websocket-accept", b"")
+            if accept != generate_accept_token(key):
+                raise Closed(1006, "the server's Sec-WebSocket-Accept does not match")
+            trailing, _ = http.trailing_data
+            return bytes(trailing)
+        if isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data[: max(0, _MAX_REJECT_BODY - len(body))]
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            raise Rejected(status or 1006, body.decode("utf-8", "replace"))
+        elif event is h11.PAUSED:
+            raise Closed(1006, "the upgrade did not complete")
 
 
 def _host(host: str) -> str:

@@ -21,6 +21,8 @@ import orjson
 import trio
 
 from .. import protocol as p
+from ..client.rawconn import RawConnection
+from ..client.rawframes import RawFrame, WireFrame
 from ..client.transport import Closed, Endpoint, Rejected, WsClient
 from .model import CaseFailure, Exchange, Feature, TargetGone, Verdict
 from .target import TokenSource
@@ -170,6 +172,51 @@ class Peer:
         await self.conn.close(1000)
 
 
+@attrs.define(eq=False)
+class RawPeer:
+    """A connection of an RFC 6455 case: raw frames out, every frame in, all logged."""
+
+    name: str
+    conn: RawConnection
+    harness: Harness
+    _shown: int = 0  # frames already logged
+
+    async def send(self, *frames: RawFrame | bytes, note: str = "") -> bool:
+        """Write the frames in one write; False if the server is already gone."""
+        if note:
+            self.harness.log(self.name, "->", note)
+        else:
+            for frame in frames:
+                what = frame.describe() if isinstance(frame, RawFrame) else f"{len(frame)} bytes"
+                self.harness.log(self.name, "->", what)
+        sent = await self.conn.send(list(frames))
+        if not sent:
+            self.harness.log(self.name, "!!", self.conn.reset)
+        return sent
+
+    def log_received(self) -> list[WireFrame]:
+        """Log the frames received since the last call; returns them."""
+        new = self.conn.frames[self._shown :]
+        self._shown = len(self.conn.frames)
+        for frame in new:
+            self.harness.log(self.name, "<-", frame.describe())
+        return new
+
+    async def read_until(self, done: Callable[[], bool], wait_s: float = DEFAULT_WAIT_S) -> bool:
+        got = await self.conn.read_until(done, wait_s)
+        self.log_received()
+        if self.conn.eof:
+            self.harness.log(self.name, "!!", self.conn.reset or "EOF")
+        return got
+
+    async def read_to_close(self, wait_s: float = DEFAULT_WAIT_S) -> WireFrame | None:
+        close = await self.conn.read_to_close(wait_s)
+        self.log_received()
+        if self.conn.eof:
+            self.harness.log(self.name, "!!", self.conn.reset or "EOF")
+        return close
+
+
 def _short(frame: Frame) -> str:
     text = orjson.dumps(frame).decode()
     return text if len(text) <= 200 else text[:197] + "..."
@@ -185,6 +232,7 @@ class Harness:
     case_id: str
     transcript: list[Exchange] = attrs.field(factory=list)
     peers: list[Peer] = attrs.field(factory=list)
+    raws: list[RawPeer] = attrs.field(factory=list)
     _tag: str = attrs.field(factory=lambda: secrets.token_hex(3))
     _names: itertools.count[int] = attrs.field(factory=itertools.count)
     _t0: float = attrs.field(factory=time.perf_counter)
@@ -264,16 +312,7 @@ class Harness:
         read and checked before returning.
         """
         user = user or self.user()
-        rooms = list(rooms) if rooms is not None else [self.default_room]
-        if token is True:
-            token = await self.token(user, rooms)
-        target = self.endpoint.target
-        params = ([f"token={token}"] if isinstance(token, str) else []) + ([query] if query else [])
-        if self.fixed_grants and "rooms=" not in query:
-            params.append(f"rooms={','.join(rooms)}")  # the tokens name no rooms to join
-        if params:
-            target += ("&" if "?" in target else "?") + "&".join(params)
-        self.log(user, "!!", f"connect {target if len(target) < 120 else target[:117] + '...'}")
+        target = await self._target(user, rooms, token, query)
         try:
             conn = await WsClient.connect(self.endpoint, target=target, headers=headers)
         except Rejected as exc:
@@ -293,6 +332,42 @@ class Harness:
                 await peer.expect("joined")
         return peer
 
+    async def _target(
+        self, user: str, rooms: Sequence[str] | None, token: str | bool | None, query: str
+    ) -> str:
+        """The upgrade's path and query for `user` (see `connect`), logged."""
+        rooms = list(rooms) if rooms is not None else [self.default_room]
+        if token is True:
+            token = await self.token(user, rooms)
+        target = self.endpoint.target
+        params = ([f"token={token}"] if isinstance(token, str) else []) + ([query] if query else [])
+        if self.fixed_grants and "rooms=" not in query:
+            params.append(f"rooms={','.join(rooms)}")  # the tokens name no rooms to join
+        if params:
+            target += ("&" if "?" in target else "?") + "&".join(params)
+        self.log(user, "!!", f"connect {target if len(target) < 120 else target[:117] + '...'}")
+        return target
+
+    async def raw(self, user: str | None = None, rooms: Sequence[str] | None = None) -> RawPeer:
+        """A connection that writes raw frames and reads leniently (RFC 6455 cases); the
+        server's first frames (welcome...) are left unread."""
+        user = user or self.user()
+        target = await self._target(user, rooms, True, "")
+        try:
+            conn = await RawConnection.connect(self.endpoint, target=target)
+        except Rejected as exc:
+            self.log(user, "!!", f"refused: HTTP {exc.status}")
+            raise CaseFailure(
+                f"{user}: the upgrade was refused with HTTP {exc.status}: {exc.body.strip()[:120]}"
+            ) from None
+        except OSError as exc:
+            raise TargetGone(f"{user}: could not connect: {exc}") from None
+        except Closed as exc:
+            raise CaseFailure(f"{user}: the connection dropped during the upgrade: {exc}") from None
+        peer = RawPeer(name=user, conn=conn, harness=self)
+        self.raws.append(peer)
+        return peer
+
     async def refusal(self, *, target: str, headers: Sequence[tuple[str, str]] = ()) -> int:
         """The HTTP status an upgrade to `target` gets (101 when it is accepted)."""
         try:
@@ -308,3 +383,5 @@ class Harness:
         with trio.move_on_after(2.0, shield=True):
             for peer in self.peers:
                 await peer.conn.abort()
+            for raw in self.raws:
+                await raw.conn.aclose()
