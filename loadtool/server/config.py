@@ -28,6 +28,9 @@ class Fault(enum.StrEnum):
     SKIP_SEQ = "skip-seq"  # seqs go up by 2
     BROADCAST_PINGS = "broadcast-pings"  # app pings are relayed to the rooms, as the seed does
     IGNORE_SIZE_LIMIT = "ignore-size-limit"  # no 1009 close and no too_long error
+    # A reserved opcode is answered with Close 1005, a code RFC 6455 §7.4.1 forbids on the
+    # wire (a raw-frame bug for `loadtool fuzz --layer websocket` to find).
+    BAD_CLOSE_CODE = "bad-close-code"
 
 
 def _faults(values: Iterable[str]) -> frozenset[Fault]:

@@ -26,11 +26,14 @@ from .hub import HistoryQuery, Hub, frame_bytes
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .storage import MessageStore, StorageError
+from .wsframe import LengthGuard
 
 log = logging.getLogger("loadtool.server")
 
 _RECEIVE_BYTES: Final = 64 * 1024
 _ABNORMAL: Final = 1006  # RFC 6455 §7.1.5: closed without a close frame (never sent)
+_NO_STATUS: Final = 1005  # RFC 6455 §7.4.1: never on the wire, but for Fault.BAD_CLOSE_CODE
+_FAULTY_CLOSE: Final = b"\x88\x02\x03\xed"  # Close 1005, unmasked (Fault.BAD_CLOSE_CODE)
 
 
 class Connection:
@@ -59,6 +62,7 @@ class Connection:
         self._store = store
         self._metrics = metrics
         self._ws = WsConnection(ConnectionType.SERVER)
+        self._guard = LengthGuard(self._max_bytes)
         self._outbox: deque[bytes] = deque()
         self._queued = 0  # bytes in the outbox
         self._ready = trio.Event()  # set when the outbox has something or must stop
@@ -212,6 +216,14 @@ class Connection:
                     await self._answer(self._queries.popleft())
                 if not going_on:
                     return
+                declared = self._guard.feed(data)
+                if declared is not None:
+                    # Refused by its header: nothing would make the body acceptable.
+                    self.close(
+                        p.CloseCode.MESSAGE_TOO_BIG,
+                        f"message over {self._limits.max_message_bytes} bytes",
+                    )
+                    return
             try:
                 data = bytes(await self._stream.receive_some(_RECEIVE_BYTES))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -242,7 +254,11 @@ class Connection:
             self._push(self._ws.send(event.response()))
         elif state is ConnectionState.OPEN:
             # wsproto found a protocol violation and reports the code to fail with.
-            self.close(event.code, event.reason or "")
+            if Fault.BAD_CLOSE_CODE in self._config.faults and "opcode" in (event.reason or ""):
+                self._close_code = _NO_STATUS
+                self._push(_FAULTY_CLOSE)
+            else:
+                self.close(event.code, event.reason or "")
         self._writing = False  # finish the queue (close frame last), then stop
         self._ready.set()
         return False

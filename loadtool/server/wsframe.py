@@ -21,3 +21,65 @@ def text_frame(payload: bytes) -> bytes:
     if size < 65536:
         return struct.pack("!BBH", _FIN_TEXT, 126, size) + payload
     return struct.pack("!BBQ", _FIN_TEXT, 127, size) + payload
+
+
+class LengthGuard:
+    """Follows the frame headers of what a client sends, to refuse a message by its
+    declared length before its body arrives (docs/protocol.md §7.1).
+
+    wsproto waits for a frame's body however long the header says it is: a client
+    declaring 2**62 bytes and sending nothing would hold the connection until the idle
+    timeout. This reads only the headers (and skips payloads), sans-IO.
+    """
+
+    __slots__ = ("_buffer", "_limit", "_message", "_skip")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._skip = 0  # payload bytes of the current frame still to pass over
+        self._buffer = b""  # the start of an incomplete header
+        self._message = 0  # declared bytes of the data message so far
+
+    def feed(self, data: bytes) -> int | None:
+        """The declared size of a message over the limit, once `data` shows one; None."""
+        pos = 0
+        end = len(data)
+        if self._buffer:
+            data = self._buffer + data
+            end = len(data)
+            self._buffer = b""
+        while pos < end:
+            if self._skip:
+                step = min(self._skip, end - pos)
+                self._skip -= step
+                pos += step
+                continue
+            if end - pos < 2:
+                break
+            b0, b1 = data[pos], data[pos + 1]
+            size = b1 & 0x7F
+            head = 2
+            if size == 126:
+                head = 4
+            elif size == 127:
+                head = 10
+            if b1 & 0x80:
+                head += 4
+            if end - pos < head:
+                break
+            if size == 126:
+                size = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            elif size == 127:
+                size = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            pos += head
+            self._skip = size
+            opcode = b0 & 0x0F
+            if opcode & 0x08:
+                continue  # control frames: wsproto checks them (at most 125 bytes)
+            self._message = size if opcode else self._message + size
+            if self._message > self._limit:
+                return self._message
+            if b0 & 0x80:
+                self._message = 0
+        self._buffer = bytes(data[pos:end])
+        return None

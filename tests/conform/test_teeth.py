@@ -18,9 +18,10 @@ from tests.conftest import SECRET, Clients
 # fault -> the cases that must catch it
 CAUGHT_BY: dict[Fault, tuple[str, ...]] = {
     Fault.BROADCAST_PINGS: ("4.3",),
-    Fault.IGNORE_SIZE_LIMIT: ("7.1", "7.3"),
+    Fault.IGNORE_SIZE_LIMIT: ("7.1", "7.3", "10.29", "10.35"),
     Fault.DUPLICATE_DELIVERY: ("6.8",),
     Fault.DROP_DELIVERY: ("6.8", "8.3"),
+    Fault.BAD_CLOSE_CODE: ("10.13", "10.16"),
 }
 
 

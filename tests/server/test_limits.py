@@ -14,6 +14,7 @@ from trio_websocket import ConnectionClosed
 from wsproto.events import CloseConnection
 
 from loadtool import protocol as p
+from loadtool.client.rawframes import RawFrame
 from loadtool.server.app import RunningServer
 from loadtool.server.config import Limits, SlowConsumerPolicy
 from tests.conftest import Client, Clients
@@ -119,6 +120,35 @@ async def test_fragmented_multibyte_message_over_max_bytes_closes_1009(
     parts = [frame[i : i + 10_000] for i in range(0, len(frame), 10_000)]
     with trio.fail_after(CEILING_S):
         await raw.send_fragments(parts)
+        close = await raw.until_eof()
+    assert isinstance(close, CloseConnection)
+    assert close.code == p.CloseCode.MESSAGE_TOO_BIG
+
+
+async def test_declared_length_over_the_limit_closes_1009_before_any_body(
+    server: RunningServer, clients: Clients
+) -> None:
+    """A header declaring 2**62 bytes and no body: refused by the header, at once (the
+    body would never be acceptable), not after the idle timeout."""
+    raw = await clients.raw(server, "alice")
+    with trio.fail_after(CEILING_S):
+        await raw.send_bytes_raw(RawFrame.text(b"", length=2**62).to_bytes())
+        close = await raw.until_eof()
+    assert isinstance(close, CloseConnection)
+    assert close.code == p.CloseCode.MESSAGE_TOO_BIG
+    assert server.metrics.closes[p.CloseCode.MESSAGE_TOO_BIG] == 1
+
+
+async def test_declared_fragment_lengths_add_up_to_1009(
+    server: RunningServer, clients: Clients
+) -> None:
+    """Two fragment headers whose declared lengths together pass the limit: 1009 as soon
+    as the second header arrives, its body never sent."""
+    raw = await clients.raw(server, "alice")
+    first = RawFrame.text(b"x" * 40_000, fin=False)
+    second = RawFrame.continuation(b"", length=MAX_BYTES - 39_999)
+    with trio.fail_after(CEILING_S):
+        await raw.send_bytes_raw(first.to_bytes() + second.to_bytes())
         close = await raw.until_eof()
     assert isinstance(close, CloseConnection)
     assert close.code == p.CloseCode.MESSAGE_TOO_BIG
