@@ -34,7 +34,11 @@ class RawConnection:
 
     @classmethod
     async def connect(
-        cls, endpoint: Endpoint, *, target: str | None = None, headers: Sequence[tuple[str, str]] = ()
+        cls,
+        endpoint: Endpoint,
+        *,
+        target: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> RawConnection:
         """Dial and upgrade. A cancel point.
 

@@ -232,9 +232,7 @@ def fragments(opcode: int, payload: bytes, sizes: Sequence[int], **kw: Any) -> l
     cuts.append(payload[pos:])
     last = len(cuts) - 1
     return [
-        RawFrame(
-            opcode=opcode if i == 0 else OP_CONTINUATION, payload=cut, fin=i == last, **kw
-        )
+        RawFrame(opcode=opcode if i == 0 else OP_CONTINUATION, payload=cut, fin=i == last, **kw)
         for i, cut in enumerate(cuts)
     ]
 
@@ -273,7 +271,9 @@ class WireFrame:
             code = self.close_code
             return f"CLOSE {code if code is not None else '(no code)'} {self.close_reason!r}"
         shown = self.payload[:200]
-        text = shown.decode("utf-8", "replace") if self.opcode in (OP_TEXT, OP_CONTINUATION) else None
+        text = (
+            shown.decode("utf-8", "replace") if self.opcode in (OP_TEXT, OP_CONTINUATION) else None
+        )
         body = text if text is not None else repr(shown)
         flags = "" if self.fin else " fin=0"
         return f"{name}{flags} {body}{'...' if len(self.payload) > 200 else ''}"

@@ -27,11 +27,12 @@ class Verdict(enum.StrEnum):
     XFAIL = "XFAIL"  # failed, as the target file expected
     XPASS = "XPASS"  # passed although the target file expected a failure
     ERROR = "ERROR"  # the case itself could not run (the target vanished, a bug)
+    CRASHED = "CRASHED"  # after the case the server no longer served: "server crashed"
 
     @property
     def unexpected(self) -> bool:
         """Does this verdict make the gate fail (without --strict)?"""
-        return self in (Verdict.FAIL, Verdict.XPASS, Verdict.ERROR)
+        return self in (Verdict.FAIL, Verdict.XPASS, Verdict.ERROR, Verdict.CRASHED)
 
 
 class Feature(enum.StrEnum):

@@ -24,7 +24,7 @@ from .runner import GateReport
 
 JSON_FORMAT: Final = 1  # the version of the JSON report's layout
 TITLE_WIDTH: Final = 56  # characters of a title shown in the console table
-_JUNIT_FAILING: Final = frozenset({Verdict.FAIL, Verdict.XPASS, Verdict.ERROR})
+_JUNIT_FAILING: Final = frozenset({Verdict.FAIL, Verdict.XPASS, Verdict.ERROR, Verdict.CRASHED})
 _JUNIT_NOTES: Final = frozenset({Verdict.INFO, Verdict.XFAIL})
 # Characters XML 1.0 cannot carry at all (C0 controls but tab/LF/CR, lone surrogates,
 # U+FFFE/U+FFFF): a transcript of odd frames may hold them.
@@ -48,7 +48,12 @@ def summary_line(report: GateReport) -> str:
     shown = ", ".join(f"{counts[v.value]} {v.value}" for v in _VERDICT_ORDER if v.value in counts)
     mode = " (strict)" if report.strict else ""
     verdict = "PASSED" if report.passed else "FAILED"
-    return f"{count_cases(len(report.results))}: {shown or 'none run'} -> {verdict}{mode}"
+    extra = ""
+    if report.restarts:
+        extra += f", server restarted {report.restarts}x"
+    if report.stopped:
+        extra += ", STOPPED early"
+    return f"{count_cases(len(report.results))}: {shown or 'none run'}{extra} -> {verdict}{mode}"
 
 
 def count_cases(n: int) -> str:
@@ -90,6 +95,8 @@ def to_console(report: GateReport, *, details: bool = True) -> str:
             if result.expected:
                 lines.append(f"  expected: {result.expected}")
             lines += [f"  {format_exchange(e)}" for e in result.transcript]
+    if report.stopped:
+        lines += ["", f"STOPPED: {report.stopped}"]
     lines += ["", f"target {report.target} at {report.url}", summary_line(report)]
     return _printable("\n".join(lines))
 
@@ -133,6 +140,8 @@ def to_json(report: GateReport) -> dict[str, Any]:
         "url": report.url,
         "strict": report.strict,
         "passed": report.passed,
+        "stopped": _encodable(report.stopped),
+        "restarts": report.restarts,
         "counts": report.counts,
         "cases": [_encodable_case(r.to_dict()) for r in report.results],
     }
@@ -159,6 +168,8 @@ def from_json(data: Mapping[str, Any]) -> GateReport:
             url=str(data["url"]),
             strict=bool(data["strict"]),
             results=results,
+            stopped=str(data.get("stopped", "")),
+            restarts=int(data.get("restarts", 0)),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"not a conformance report: {type(exc).__name__}: {exc}") from None
@@ -201,6 +212,10 @@ def to_junit(report: GateReport) -> str:
     for name, value in (("url", report.url), ("target", report.target)):
         ET.SubElement(properties, "property", {"name": name, "value": _xml(value)})
     ET.SubElement(properties, "property", {"name": "strict", "value": str(report.strict).lower()})
+    if report.stopped:
+        ET.SubElement(properties, "property", {"name": "stopped", "value": _xml(report.stopped)})
+    if report.restarts:
+        ET.SubElement(properties, "property", {"name": "restarts", "value": str(report.restarts)})
     for result in report.results:
         case = ET.SubElement(
             suite,
@@ -228,9 +243,15 @@ def to_junit(report: GateReport) -> str:
 
 
 def section_number(result: CaseResult) -> str:
-    """ "§4.1" -> "4.1"; the case's group ("3" for 3.2) when the section has no number."""
-    digits = re.findall(r"\d+", result.section)
-    return ".".join(digits) if digits else result.id.split(".")[0]
+    """ "§4.1" -> "4.1", "RFC 6455 §5.2" -> "rfc6455.5.2"; the case's group ("3" for 3.2)
+    when the section has no number."""
+    section = result.section
+    rfc = re.match(r"\s*RFC\s*(\d+)", section)
+    prefix = f"rfc{rfc.group(1)}." if rfc else ""
+    digits = re.findall(r"\d+", section[rfc.end() :] if rfc else section)
+    if digits:
+        return prefix + ".".join(digits)
+    return prefix.rstrip(".") or result.id.split(".")[0]
 
 
 def _failure_message(result: CaseResult) -> str:
@@ -263,6 +284,7 @@ _COLOURS: Final = {
     Verdict.XFAIL: "#8250df",
     Verdict.XPASS: "#bc4c00",
     Verdict.ERROR: "#a40e26",
+    Verdict.CRASHED: "#000000",
 }
 
 _STYLE: Final = """
@@ -279,6 +301,7 @@ th { background: #f6f8fa; }
      color: #fff; font-size: .85em; }
 td.id, td.sec { white-space: nowrap; font-family: ui-monospace, monospace; }
 details summary { cursor: pointer; color: #0969da; }
+.stopped { background: #ffebe9; border: 1px solid #cf222e; padding: .6em; }
 pre { background: #f6f8fa; padding: .6em; overflow-x: auto; white-space: pre-wrap;
       word-break: break-all; font-size: 12px; }
 """
@@ -300,6 +323,9 @@ def to_html(report: GateReport) -> str:
     )
     rows = "\n".join(_html_row(report, r) for r in report.results)
     strict = " (strict)" if report.strict else ""
+    stopped = (
+        f'<p class="stopped"><b>STOPPED:</b> {e(report.stopped)}</p>' if report.stopped else ""
+    )
     return _printable(f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -312,6 +338,7 @@ def to_html(report: GateReport) -> str:
 <div class="meta">{e(report.url)}{e(strict)} &middot; {count_cases(len(report.results))} &middot;
 <span class="outcome" style="background:{outcome_colour}">{outcome}</span></div>
 <div class="counts">{badges}</div>
+{stopped}
 <table>
 <thead><tr><th>ID</th><th>Verdict</th><th>Title</th><th>Section</th><th>Reason</th>\
 <th>ms</th></tr></thead>

@@ -117,6 +117,8 @@ class Target:
     tokens: TokenSource
     expected_failures: Mapping[str, str] = attrs.field(factory=dict)  # case id -> reason
     restart: tuple[str, ...] | None = None  # a command that restarts a crashed server
+    restart_cwd: Path | None = None  # where it runs: the target file's folder
+    source: Path | None = None  # the target file, if there is one (for messages)
 
     def with_secret(self, secret: str) -> Target:
         return attrs.evolve(self, tokens=SecretTokens(secret))
@@ -159,6 +161,8 @@ def load_target(path: Path, *, secret: str | None = None) -> Target:
         tokens=SecretTokens(secret) if secret else tokens,
         expected_failures=_failures(path, data.get("expected_failures", [])),
         restart=_argv(path, "restart", data["restart"]) if data.get("restart") else None,
+        restart_cwd=path.resolve().parent,
+        source=path,
     )
 
 

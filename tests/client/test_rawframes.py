@@ -169,7 +169,8 @@ def test_lying_length_holds_back_the_frame() -> None:
     """A declared length with no body: wsproto waits for the body, yields nothing."""
     frame = RawFrame.text(b"", length=2**40)
     data = frame.to_bytes()
-    assert data[1] == 0x80 | 127 and int.from_bytes(data[2:10], "big") == 2**40
+    assert data[1] == 0x80 | 127
+    assert int.from_bytes(data[2:10], "big") == 2**40
     assert _frames(data) == []
 
 
@@ -187,7 +188,8 @@ def test_lengths_that_cannot_be_written_are_refused() -> None:
 def test_json_round_trip() -> None:
     frame = RawFrame.text(b"\xff", rsv=2, mask=None, length=9, length_bits=64, fin=False)
     assert RawFrame.from_json(frame.to_json()) == frame
-    assert "UNMASKED" in frame.describe() and "declared=9 sent=1" in frame.describe()
+    assert "UNMASKED" in frame.describe()
+    assert "declared=9 sent=1" in frame.describe()
 
 
 # --- the reader --------------------------------------------------------------------------
@@ -217,7 +219,8 @@ def test_reader_splits_any_chunking(cuts: list[int]) -> None:
     assert reader.pending == 0
     assert [f.opcode for f in frames] == [OP_TEXT, OP_PING, 0, OP_BINARY, OP_CLOSE]
     assert reader.messages == [(OP_TEXT, ("héllo" * 40 + "!").encode()), (OP_BINARY, bytes(70_000))]
-    assert frames[-1].close_code == 1002 and frames[-1].close_reason == "bye"
+    assert frames[-1].close_code == 1002
+    assert frames[-1].close_reason == "bye"
     assert reader.problems == []
 
 

@@ -46,6 +46,13 @@ RESULTS = (
     _result("3.2", Verdict.XFAIL, reason="broken (expected: known bug)", transcript=TRANSCRIPT),
     _result("10.1", Verdict.XPASS, reason="listed as an expected failure: fixed?"),
     _result("10.2", Verdict.ERROR, reason="KeyError: 'oops'", title=MARKUP, section=""),
+    _result(
+        "10.3",
+        Verdict.CRASHED,
+        reason="server crashed: after this case a new client got no service (refused)",
+        section="RFC 6455 §5.2",
+        transcript=TRANSCRIPT[:1],
+    ),
 )
 
 
@@ -61,13 +68,14 @@ def test_junit_has_one_suite_and_one_testcase_per_case() -> None:
     root = ET.fromstring(rep.to_junit(_report()))
     assert root.tag == "testsuite"
     assert root.attrib["tests"] == str(len(RESULTS))
-    assert root.attrib["failures"] == "3"  # FAIL, XPASS, ERROR
+    assert root.attrib["failures"] == "4"  # FAIL, XPASS, ERROR, CRASHED
     assert root.attrib["skipped"] == "1"  # UNSUPPORTED
     cases = _cases(root)
     assert list(cases) == [r.id for r in RESULTS]
     assert cases["2.1"].attrib["name"] == "2.1 case 2.1"
     assert cases["2.1"].attrib["classname"] == "loadtool.conform.2.1"
     assert cases["10.2"].attrib["classname"] == "loadtool.conform.10"  # no section: the group
+    assert cases["10.3"].attrib["classname"] == "loadtool.conform.rfc6455.5.2"
     assert cases["1.1"].attrib["time"] == "0.013"
 
 
@@ -82,6 +90,7 @@ def test_junit_has_one_suite_and_one_testcase_per_case() -> None:
         ("3.2", "system-out"),
         ("10.1", "failure"),
         ("10.2", "failure"),
+        ("10.3", "failure"),
     ],
 )
 def test_junit_maps_each_verdict(case_id: str, element: str | None) -> None:
@@ -105,7 +114,7 @@ def test_junit_failure_carries_reason_expected_and_transcript() -> None:
 
 def test_junit_strict_turns_non_strict_into_a_failure() -> None:
     root = ET.fromstring(rep.to_junit(_report(strict=True)))
-    assert root.attrib["failures"] == "4"
+    assert root.attrib["failures"] == "5"
     failure = _cases(root)["1.2"].find("failure")
     assert failure is not None
     assert failure.attrib["type"] == "NON-STRICT"
@@ -117,7 +126,7 @@ def test_html_has_every_case_and_escapes_markup() -> None:
         assert f'id="case-{result.id}"' in page
     assert "<script" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quoted&quot;" in page
-    assert page.count("<details") == 3  # one per case with a transcript
+    assert page.count("<details") == 4  # one per case with a transcript
     assert "<details open>" in page  # the failing one is open
     assert "src=" not in page
     assert "href=" not in page  # self-contained: nothing to fetch
@@ -164,9 +173,25 @@ def test_console_table_details_and_summary() -> None:
     assert "  expected: a message" in text
     assert "NON-STRICT 1.2" not in text  # not failing without --strict
     assert lines[-1] == (
-        "8 cases: 1 PASS, 1 NON-STRICT, 1 FAIL, 1 UNSUPPORTED, 1 INFO, 1 XFAIL, 1 XPASS, "
-        "1 ERROR -> FAILED"
+        "9 cases: 1 PASS, 1 NON-STRICT, 1 FAIL, 1 UNSUPPORTED, 1 INFO, 1 XFAIL, 1 XPASS, "
+        "1 ERROR, 1 CRASHED -> FAILED"
     )
+    assert "CRASHED 10.3 case 10.3 (RFC 6455 §5.2)" in text
+    assert "reason:   server crashed: " in text
+
+
+def test_a_stopped_run_says_so_in_every_format() -> None:
+    stopped = attrs.evolve(_report(results=RESULTS[:1]), stopped="the server stopped <here>")
+    assert not stopped.passed
+    assert "STOPPED: the server stopped <here>" in rep.to_console(stopped)
+    assert rep.summary_line(stopped) == "1 case: 1 PASS, STOPPED early -> FAILED"
+    assert "STOPPED:</b> the server stopped &lt;here&gt;" in rep.to_html(stopped)
+    props = ET.fromstring(rep.to_junit(stopped)).find("properties")
+    assert props is not None
+    assert {p.attrib["name"]: p.attrib["value"] for p in props}["stopped"] == (
+        "the server stopped <here>"
+    )
+    assert rep.from_json(json.loads(json.dumps(rep.to_json(stopped)))) == stopped
 
 
 def test_a_clean_report_passes() -> None:

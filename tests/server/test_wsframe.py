@@ -77,6 +77,8 @@ def test_length_guard_passes_messages_within_the_limit(chunk: int) -> None:
 @pytest.mark.parametrize("chunk", [1, 5, 100_000])
 def test_length_guard_refuses_by_header(chunk: int) -> None:
     huge = RawFrame.text(b"", length=2**62).to_bytes()
-    assert _feed_in_chunks(LengthGuard(65536), RawFrame.text(b"ok").to_bytes() + huge, chunk) == 2**62
+    assert (
+        _feed_in_chunks(LengthGuard(65536), RawFrame.text(b"ok").to_bytes() + huge, chunk) == 2**62
+    )
     parts = join([RawFrame.text(b"x" * 200, fin=False), RawFrame.continuation(b"", length=101)])
     assert _feed_in_chunks(LengthGuard(300), parts, chunk) == 301

@@ -29,7 +29,7 @@ import attrs
 import orjson
 
 from ...client.rawframes import RawFrame, fragments
-from ...client.wsframes import OP_BINARY, OP_PING, OP_PONG, OP_TEXT
+from ...client.wsframes import OP_BINARY, OP_PONG, OP_TEXT
 from ..harness import DEFAULT_WAIT_S, Frame, Harness, RawPeer
 from ..model import Case, CaseFailure, Feature, NonStrict, Verdict
 from ._case import case
@@ -152,7 +152,11 @@ async def echoed_close(peer: RawPeer, code: int | None, *, wait_s: float = DEFAU
     forbidden(peer)
     shown = "an empty Close" if code is None else f"Close {code}"
     if close is None:
-        how = f"dropped the connection ({peer.conn.reset or 'EOF'})" if peer.conn.eof else "sent nothing"
+        how = (
+            f"dropped the connection ({peer.conn.reset or 'EOF'})"
+            if peer.conn.eof
+            else "sent nothing"
+        )
         raise CaseFailure(
             f"after {shown} the server {how} within {wait_s:g}s",
             expected="a Close frame in answer (RFC 6455 §5.5.1)",
