@@ -18,7 +18,7 @@ import trio
 
 from ..client.transport import Endpoint
 from ..conform.target import TargetError, builtin, load_target
-from ..fuzz import FuzzReport, FuzzUnreachable, run_fuzz
+from ..fuzz import FuzzReport, FuzzUnreachable, WsFuzzReport, run_fuzz, run_ws_fuzz
 from ..server.config import Limits
 from ..swarm.embedded import EmbeddedOptions, EmbeddedServer, EmbeddedServerError
 from ._errors import sole_leaf
@@ -71,6 +71,14 @@ MAX_PRINTED_FRAMES_CHARS: Final = 4000  # longer reproducers go to a file
     help="Hypothesis example database: failures found are replayed first next time.",
 )
 @click.option("--no-db", is_flag=True, help="Keep no example database.")
+@click.option(
+    "--layer",
+    type=click.Choice(["chat", "websocket"]),
+    default="chat",
+    show_default=True,
+    help="chat: protocol frames (JSON messages); websocket: raw RFC 6455 frames, valid and "
+    "mutated (a target file's `restart` command restarts a crashed server).",
+)
 @insecure_option
 @ca_file_option
 def fuzz(
@@ -82,6 +90,7 @@ def fuzz(
     seed: int | None,
     db_dir: Path,
     no_db: bool,
+    layer: str,
     insecure: bool,
     ca_file: Path | None,
 ) -> None:
@@ -91,6 +100,10 @@ def fuzz(
     its documented answer, another member must receive the sender's messages intact,
     and a new client must still get service after every example. Without URL, an
     embedded reference server is started (and stopped at the end).
+
+    With --layer websocket the sequences are raw WebSocket frames instead: the server
+    may answer only with frames RFC 6455 allows it to send, valid frames must leave the
+    connection serving, and the server must survive every example.
     """
     endpoint: Endpoint | None = None
     if url is not None:
@@ -116,6 +129,8 @@ def fuzz(
         words += ["--target", str(target_file)]
     elif profile is not None and profile != "reference":
         words += ["--profile", profile]
+    if layer != "chat":
+        words += ["--layer", layer]
     words += ["--examples", str(examples), "--seed", str(the_seed)]
     words += ["--no-db"] if database is None else ["--db", str(database)]
     command = shlex.join(words)
@@ -127,7 +142,7 @@ def fuzz(
             found = f", {failures} failing (shrinking)" if failures else ""
             click.echo(f"fuzz: {runs} examples run{found}", err=True)
 
-    async def main() -> FuzzReport:
+    async def main() -> FuzzReport | WsFuzzReport:
         server: EmbeddedServer | None = None
         the_endpoint = endpoint
         the_target = target or builtin(profile or "reference", secret=secret)
@@ -149,6 +164,16 @@ def fuzz(
                 f"seed {the_seed}, database {database or 'none'}",
                 err=True,
             )
+            if layer == "websocket":
+                return await run_ws_fuzz(
+                    the_endpoint,
+                    the_target,
+                    examples=examples,
+                    seed=the_seed,
+                    database_dir=database,
+                    on_progress=progress,
+                    command=command,
+                )
             return await run_fuzz(
                 the_endpoint,
                 the_target.tokens,
@@ -177,7 +202,7 @@ def fuzz(
     sys.exit(0 if report.passed else EXIT_FAILURE_FOUND)
 
 
-def _summary(report: FuzzReport, database: Path | None) -> str:
+def _summary(report: FuzzReport | WsFuzzReport, database: Path | None) -> str:
     head = f"{report.runs} examples run in {report.duration_s:.1f}s, seed {report.seed}"
     if report.failure is None:
         return f"PASSED: no failure found ({head})"

@@ -190,13 +190,13 @@ class Liveness:
             if self.target.restart is None:
                 raise GateStopped(_stop_message(case, why, self.target), crashed)
             try:
-                note = await self._restart()
+                note = await self.restart()
             except GateStopped as stop:
                 stop.result = attrs.evolve(crashed, reason=f"{crashed.reason}; {stop.message}")
                 raise
             return attrs.evolve(crashed, reason=f"{crashed.reason}; {note}")
 
-    async def _restart(self) -> str:
+    async def restart(self) -> str:
         """Run the restart command and wait until the server serves again.
 
         Raises:
