@@ -9,6 +9,9 @@ from typing import Final
 
 import trio
 
+from tests.conftest import SECRET
+from tests.serveproc import serve_process
+
 from .test_runner import _serve, _silent_stub
 
 CEILING_S: Final = 120  # seconds for one CLI run (the embedded server included)
@@ -56,3 +59,22 @@ async def test_bad_usage_exits_2_and_an_unreachable_target_3(tmp_path: Path) -> 
     done = await fuzz_cli(f"ws://127.0.0.1:{port}/", "--no-db", cwd=tmp_path)
     assert done.returncode == 3, done.stderr
     assert b"Error: ws://127.0.0.1:" in done.stderr
+
+
+async def test_the_websocket_layer(tmp_path: Path) -> None:
+    """`--layer websocket` on the embedded reference server passes, and says so; against
+    a server with a raw-frame bug it exits 1 with the frames byte for byte."""
+    done = await fuzz_cli("--layer", "websocket", "--examples", "40", "--seed", "5", cwd=tmp_path)
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, out + err
+    assert "PASSED: no failure found (40 examples run" in out
+    log = tmp_path / "serve.log"
+    async with serve_process(log, "--inject-fault", "bad-close-code") as server:
+        args = [server.url, "--layer", "websocket", "--secret", SECRET, "--examples", "100"]
+        done = await fuzz_cli(*args, "--seed", "6", "--no-db", cwd=tmp_path)
+    out = done.stdout.decode()
+    assert done.returncode == 1, out + done.stderr.decode()
+    assert out.startswith("FAILED: the server sent what RFC 6455 forbids")
+    assert "The smallest failing example (1 frame(s), byte for byte):" in out
+    assert "from loadtool.fuzz import replay_raw" in out
+    assert "--layer websocket --examples 100 --seed 6 --no-db" in out
