@@ -58,8 +58,11 @@ class GateReport:
         )
 
 
-async def run_case(case: Case, endpoint: Endpoint, target: Target) -> CaseResult:
-    """One case, start to verdict. Never raises (but for cancellation)."""
+async def run_case(
+    case: Case, endpoint: Endpoint, target: Target, *, keep_transcript: bool = False
+) -> CaseResult:
+    """One case, start to verdict. Never raises (but for cancellation). The transcript is
+    kept for every verdict but PASS (for PASS too with `keep_transcript`)."""
     started = time.perf_counter()
     if not case.features <= target.features:
         missing = ", ".join(sorted(f.value for f in case.features - target.features))
@@ -107,7 +110,9 @@ async def run_case(case: Case, endpoint: Endpoint, target: Target) -> CaseResult
         reason=reason,
         expected=expected,
         duration_ms=(time.perf_counter() - started) * 1000,
-        transcript=tuple(harness.transcript) if verdict is not Verdict.PASS else (),
+        transcript=(
+            tuple(harness.transcript) if keep_transcript or verdict is not Verdict.PASS else ()
+        ),
     )
 
 
@@ -275,7 +280,7 @@ async def run_gate(
         nonlocal stopped
         try:
             generation = keeper.generation if keeper else 0
-            result = await run_case(case, endpoint, target)
+            result = await run_case(case, endpoint, target, keep_transcript=keeper is not None)
             if keeper is not None:
                 try:
                     result = await keeper.check(case, result, generation)
@@ -283,6 +288,8 @@ async def run_gate(
                     result = stop.result or result
                     stopped = stopped or stop.message
                     nursery.cancel_scope.cancel()
+                if result.verdict is Verdict.PASS:
+                    result = attrs.evolve(result, transcript=())  # kept to explain a crash
         finally:
             slots.release()
         results[case.id] = result
