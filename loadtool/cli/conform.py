@@ -26,7 +26,7 @@ from ..client.transport import Closed, Endpoint, Rejected, WsClient
 from ..conform import report as rep
 from ..conform.cases import all_cases
 from ..conform.model import Case, CaseResult, Feature, select
-from ..conform.runner import DEFAULT_CONCURRENCY, GateReport, run_gate
+from ..conform.runner import DEFAULT_CONCURRENCY, GateReport, Liveness, run_gate
 from ..conform.target import Target, TargetError, builtin, load_target
 from ..server.config import Limits
 from ..swarm.embedded import EmbeddedOptions, EmbeddedServer, EmbeddedServerError
@@ -239,6 +239,13 @@ async def conform_gate(settings: GateSettings) -> GateReport:
 async def _run(settings: GateSettings, url: str, target: Target) -> GateReport:
     endpoint = Endpoint.from_url(url)
     await preflight(endpoint, target)
+    keeper = Liveness(endpoint, target)
+    why = await keeper.probe()
+    if why is not None:
+        raise Unreachable(
+            f"{endpoint.url} accepted the connection, but the liveness probe (one marker "
+            f"round trip, made after every case) failed: {why}"
+        )
     return await run_gate(
         settings.cases,
         endpoint,
@@ -246,6 +253,7 @@ async def _run(settings: GateSettings, url: str, target: Target) -> GateReport:
         strict=settings.strict,
         concurrency=settings.concurrency,
         on_result=settings.on_result,
+        liveness=keeper,
     )
 
 

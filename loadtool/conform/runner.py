@@ -266,14 +266,20 @@ async def run_gate(
     strict: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_result: Callable[[CaseResult], None] | None = None,
-    liveness: bool = True,
+    liveness: bool | Liveness = True,
 ) -> GateReport:
     """Run `cases` with at most `concurrency` at a time; results in case order. With
     `liveness`, each case is followed by a liveness probe (see `Liveness`); a crash the
     target cannot restart from ends the run, the cases not run left out of the report."""
     slots = trio.Semaphore(concurrency)
     results: dict[str, CaseResult] = {}
-    keeper = Liveness(endpoint, target) if liveness else None
+    keeper = (
+        liveness
+        if isinstance(liveness, Liveness)
+        else Liveness(endpoint, target)
+        if liveness
+        else None
+    )
     stopped = ""
 
     async def one(case: Case, nursery: trio.Nursery) -> None:

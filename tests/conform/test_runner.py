@@ -145,3 +145,17 @@ async def test_a_fixed_token_list_runs_the_suite(server: RunningServer) -> None:
     verdicts = {r.id: r.verdict for r in report.results}
     assert report.passed
     assert {i for i, v in verdicts.items() if v is Verdict.UNSUPPORTED} == {"1.7", "3.5", "6.9"}
+
+
+async def test_websocket_cases_pass_against_the_reference_server(server: RunningServer) -> None:
+    """10.x (RFC 6455 framing): the reference server fails every violation with the
+    RFC's close code and serves every valid frame: all PASS, none crashes it."""
+    cases = select(all_cases(), ["10.*"])
+    assert len(cases) >= 25
+    with trio.fail_after(90):
+        report = await run_gate(
+            cases, Endpoint.from_url(server.url), builtin("reference", secret=SECRET)
+        )
+    assert {r.id: r.verdict for r in report.results} == {c.id: Verdict.PASS for c in cases}
+    assert report.restarts == 0
+    assert not report.stopped
