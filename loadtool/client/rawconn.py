@@ -15,7 +15,7 @@ from typing import Final
 import attrs
 import trio
 
-from .rawframes import FrameReader, RawFrame, WireFrame
+from .rawframes import FrameReader, RawFrame, ReceivedFrame
 from .transport import Closed, Endpoint, open_stream, upgrade
 from .wsframes import OP_CLOSE, OP_TEXT
 
@@ -28,7 +28,7 @@ class RawConnection:
 
     stream: trio.abc.Stream
     reader: FrameReader = attrs.field(factory=FrameReader)
-    frames: list[WireFrame] = attrs.field(factory=list)  # every frame received, in order
+    frames: list[ReceivedFrame] = attrs.field(factory=list)  # every frame received, in order
     eof: bool = False  # the server closed TCP (or reset it: `reset`)
     reset: str = ""  # how the stream broke, if it did
 
@@ -78,7 +78,7 @@ class RawConnection:
 
     # --- receiving -------------------------------------------------------------------------
 
-    async def read_some(self) -> list[WireFrame]:
+    async def read_some(self) -> list[ReceivedFrame]:
         """The frames completed by the next chunk (maybe none); [] and `eof` set at the
         end. A cancel point: bound it with a cancel scope."""
         if self.eof:
@@ -102,7 +102,7 @@ class RawConnection:
                 await self.read_some()
         return done()
 
-    async def read_to_close(self, wait_s: float) -> WireFrame | None:
+    async def read_to_close(self, wait_s: float) -> ReceivedFrame | None:
         """Read until the server's Close frame and then EOF (or only EOF), within `wait_s`;
         the Close frame, if one came. Its close handshake is answered (§5.5.1)."""
         await self.read_until(lambda: self.close_frame is not None, wait_s)
@@ -116,7 +116,7 @@ class RawConnection:
         return close
 
     @property
-    def close_frame(self) -> WireFrame | None:
+    def close_frame(self) -> ReceivedFrame | None:
         return next((f for f in self.frames if f.opcode == OP_CLOSE), None)
 
     @property

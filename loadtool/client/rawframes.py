@@ -245,7 +245,7 @@ def join(frames: Iterable[RawFrame]) -> bytes:
 
 
 @attrs.frozen(kw_only=True)
-class WireFrame:
+class ReceivedFrame:
     """One frame as read: every field as it was, nothing validated."""
 
     fin: bool
@@ -306,7 +306,7 @@ def frame_problems(fin: bool, rsv: int, opcode: int, payload: bytes, *, masked: 
     return problems
 
 
-def server_frame_problems(frame: WireFrame) -> list[str]:
+def server_frame_problems(frame: ReceivedFrame) -> list[str]:
     """What RFC 6455 forbids a server to send in this frame (a server never masks, §5.1)."""
     problems = frame_problems(frame.fin, frame.rsv, frame.opcode, frame.payload, masked=False)
     if frame.masked:
@@ -315,7 +315,7 @@ def server_frame_problems(frame: WireFrame) -> list[str]:
 
 
 class FrameReader:
-    """Splits a byte stream into `WireFrame`s; never raises. Message-level problems
+    """Splits a byte stream into `ReceivedFrame`s; never raises. Message-level problems
     (continuations without a start, a new message inside a fragmented one, text that is
     not UTF-8 once reassembled) are collected in `problems` with every frame's own."""
 
@@ -331,9 +331,9 @@ class FrameReader:
         """Bytes of an incomplete frame held back."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[WireFrame]:
+    def feed(self, data: bytes) -> list[ReceivedFrame]:
         self._buffer += data
-        out: list[WireFrame] = []
+        out: list[ReceivedFrame] = []
         buf = self._buffer
         pos = 0
         while len(buf) - pos >= 2:
@@ -363,7 +363,7 @@ class FrameReader:
             if masked:
                 payload = mask_payload(payload, key)
             pos += head + size
-            frame = WireFrame(
+            frame = ReceivedFrame(
                 fin=bool(b0 & 0x80), rsv=(b0 >> 4) & 7, opcode=b0 & 0xF, masked=masked,
                 payload=payload,
             )  # fmt: skip
@@ -373,7 +373,7 @@ class FrameReader:
         del buf[:pos]
         return out
 
-    def _track(self, frame: WireFrame) -> None:
+    def _track(self, frame: ReceivedFrame) -> None:
         if frame.opcode >= OP_CLOSE or frame.opcode not in KNOWN_OPCODES:
             return
         if frame.opcode == OP_CONTINUATION:
@@ -403,7 +403,7 @@ __all__ = [
     "RESERVED_OPCODES",
     "FrameReader",
     "RawFrame",
-    "WireFrame",
+    "ReceivedFrame",
     "fragments",
     "frame_problems",
     "join",

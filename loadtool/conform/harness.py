@@ -22,7 +22,7 @@ import trio
 
 from .. import protocol as p
 from ..client.rawconn import RawConnection
-from ..client.rawframes import RawFrame, WireFrame
+from ..client.rawframes import RawFrame, ReceivedFrame
 from ..client.transport import Closed, Endpoint, Rejected, WsClient
 from .model import CaseFailure, Exchange, Feature, TargetGone, Verdict
 from .target import TokenSource
@@ -194,7 +194,7 @@ class RawPeer:
             self.harness.log(self.name, "!!", self.conn.reset)
         return sent
 
-    def log_received(self) -> list[WireFrame]:
+    def log_received(self) -> list[ReceivedFrame]:
         """Log the frames received since the last call; returns them."""
         new = self.conn.frames[self._shown :]
         self._shown = len(self.conn.frames)
@@ -209,7 +209,7 @@ class RawPeer:
             self.harness.log(self.name, "!!", self.conn.reset or "EOF")
         return got
 
-    async def read_to_close(self, wait_s: float = DEFAULT_WAIT_S) -> WireFrame | None:
+    async def read_to_close(self, wait_s: float = DEFAULT_WAIT_S) -> ReceivedFrame | None:
         close = await self.conn.read_to_close(wait_s)
         self.log_received()
         if self.conn.eof:

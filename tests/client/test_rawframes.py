@@ -21,7 +21,7 @@ from loadtool.client.rawframes import (
     RESERVED_OPCODES,
     FrameReader,
     RawFrame,
-    WireFrame,
+    ReceivedFrame,
     fragments,
     join,
     server_frame_problems,
@@ -211,7 +211,7 @@ def _server_bytes() -> bytes:
 def test_reader_splits_any_chunking(cuts: list[int]) -> None:
     data = _server_bytes()
     reader = FrameReader()
-    frames: list[WireFrame] = []
+    frames: list[ReceivedFrame] = []
     pos = 0
     for cut in [*cuts, len(data)]:
         frames += reader.feed(data[pos : pos + cut])
@@ -236,5 +236,5 @@ def test_reader_reports_what_a_server_must_not_send() -> None:
     text = "\n".join(reader.problems)
     for needle in ("not UTF-8", "close code 1005", "reserved opcode 0x3", "masked frame"):
         assert needle in text
-    assert server_frame_problems(WireFrame(fin=True, rsv=0, opcode=Opcode.PONG, masked=False,
+    assert server_frame_problems(ReceivedFrame(fin=True, rsv=0, opcode=Opcode.PONG, masked=False,
                                            payload=b"")) == []  # fmt: skip

@@ -86,10 +86,10 @@ async def answered(
     peer: RawPeer, match: Callable[[Frame], bool], what: str, *, wait_s: float = DEFAULT_WAIT_S
 ) -> None:
     """Wait for the text answer `match` accepts; FAIL on a close, a drop, or silence."""
-    if await peer.read_until(lambda: any(match(f) for f in _frames(peer)), wait_s):
-        forbidden(peer)
-        return
+    done = await peer.read_until(lambda: any(match(f) for f in _frames(peer)), wait_s)
     forbidden(peer)
+    if done:
+        return
     close = peer.conn.close_frame
     if close is not None:
         why = f"the server closed with {close.close_code} {close.close_reason!r}"
