@@ -145,9 +145,12 @@ class Liveness:
         if claim is not None:  # a fixed token list: one user for every probe
             self._user = claim()
 
-    async def probe(self, transcript: list[Exchange] | None = None) -> str | None:
+    async def probe(
+        self, transcript: list[Exchange] | None = None, offset_ms: float = 0.0
+    ) -> str | None:
         """None if a fresh client connects and gets a marker answered within
-        `timeout_s`; else what went wrong. A cancel point."""
+        `timeout_s`; else what went wrong. The probe's lines are added to `transcript`
+        (their times shifted by `offset_ms`, to follow the case's). A cancel point."""
         harness = Harness(
             endpoint=self.endpoint,
             tokens=self.target.tokens,
@@ -166,14 +169,17 @@ class Liveness:
         finally:
             await harness.close_all()
         if transcript is not None:
-            transcript += [attrs.evolve(e, actor=f"liveness {e.actor}") for e in harness.transcript]
+            transcript += [
+                attrs.evolve(e, actor=f"liveness {e.actor}", at_ms=round(e.at_ms + offset_ms, 3))
+                for e in harness.transcript
+            ]
         return why
 
     async def check(self, case: Case, result: CaseResult, started_in: int) -> CaseResult:
         """`result`, or CRASHED when the server no longer serves after `case` (restarted
         if the target can be). Raises GateStopped when it cannot be."""
         transcript = list(result.transcript)
-        why = await self.probe(transcript)
+        why = await self.probe(transcript, offset_ms=result.duration_ms)
         if why is None:
             return result
         async with self._lock:
