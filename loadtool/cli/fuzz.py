@@ -204,6 +204,9 @@ def fuzz(
 
 def _summary(report: FuzzReport | WsFuzzReport, database: Path | None) -> str:
     head = f"{report.runs} examples run in {report.duration_s:.1f}s, seed {report.seed}"
+    restarts = getattr(report, "restarts", 0)
+    if restarts:
+        head += f", server restarted {restarts}x"
     if report.failure is None:
         return f"PASSED: no failure found ({head})"
     failure = report.failure
