@@ -14,6 +14,7 @@ run goes on; without one the run stops (`GateReport.stopped` says why and how to
 from __future__ import annotations
 
 import shlex
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -164,6 +165,8 @@ class Liveness:
                 await peer.sync(wait_s=self.timeout_s)
         except (CaseFailure, TargetGone) as exc:
             why = str(exc)
+        except (OSError, subprocess.SubprocessError) as exc:
+            why = f"the target's token source failed: {exc}"
         except trio.TooSlowError:
             why = f"no connection and round trip within {self.timeout_s:g}s"
         finally:
