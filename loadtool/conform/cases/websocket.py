@@ -11,12 +11,12 @@ gives (1002 protocol error, 1007 invalid payload, 1009 too big), so:
   wrong, or a frame RFC 6455 forbids a server to send, is FAIL.
 
 A server that dies on the frame is caught by the runner's liveness probe after the case:
-`CRASHED`, whatever the case saw (docs/conformance.md "Liveness").
+`CRASHED`, whatever the case saw (docs/conformance.md "Liveness and restarts").
 
 Valid frames must be served: the cases that send them end with a marker round trip, an
 application `ping` whose `pong` echoes the marker (servers with `ping`), or else a chat
 message that the server relays back to its sender (the seed dialect). No case needs a
-feature but 10.27 (error frames) and 10.29 (an advertised size limit): RFC 6455 binds
+feature but 10.35 (an advertised size limit) and 10.36 (error frames): RFC 6455 binds
 every WebSocket server.
 """
 
@@ -39,14 +39,14 @@ PROTOCOL_ERROR: Final = 1002
 INVALID_PAYLOAD: Final = 1007
 TOO_BIG: Final = 1009
 VALID_CODES: Final = (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999)
-FLOOD_FRAGMENT: Final = 64  # bytes per fragment of the fragment flood (10.29)
+FLOOD_FRAGMENT: Final = 64  # bytes per fragment of the fragment flood (10.35)
 HUGE: Final = 2**62  # a declared length no server accepts (its top bit clear, §5.2)
 
 
 # --- helpers ---------------------------------------------------------------------------
 
 
-def marker(h: Harness, peer: RawPeer, *, size: int = 0) -> tuple[bytes, Callable[[Frame], bool]]:
+def marker(h: Harness, *, size: int = 0) -> tuple[bytes, Callable[[Frame], bool]]:
     """A text message (JSON, padded with an unknown member to `size` bytes when given)
     whose answer proves the server read it, and a test for that answer."""
     mark = h.name("mark")
@@ -102,7 +102,7 @@ async def answered(
 
 async def round_trip(h: Harness, peer: RawPeer, *, size: int = 0) -> None:
     """A marker message in one frame, answered: the connection still serves."""
-    data, match = marker(h, peer, size=size)
+    data, match = marker(h, size=size)
     await peer.send(RawFrame.text(data), note=_note(data))
     await answered(peer, match, "the answer to a marker message")
 
@@ -214,7 +214,7 @@ async def text_fragmented(h: Harness) -> None:
     """The marker message in four frames: TEXT (FIN=0), an empty CONTINUATION, one more
     CONTINUATION, then the last with FIN. The server must reassemble and answer it."""
     peer = await h.raw()
-    data, match = marker(h, peer)
+    data, match = marker(h)
     parts = fragments(OP_TEXT, data, [5, 0, 7])
     await peer.send(*parts)
     await answered(peer, match, "the answer to the fragmented message")
@@ -226,7 +226,7 @@ async def utf8_split_valid(h: Harness) -> None:
     ignores, cut between its second and third byte across two fragments. Each fragment
     alone is not valid UTF-8, the message is: it must be served, not closed with 1007."""
     peer = await h.raw()
-    data, match = marker(h, peer)
+    data, match = marker(h)
     data = data[:-1] + ',"x":"\U0001f600"}'.encode()
     cut = data.index("\U0001f600".encode()) + 2
     await peer.send(*fragments(OP_TEXT, data, [cut]))
@@ -239,7 +239,7 @@ async def ping_between_fragments(h: Harness) -> None:
     the middle of a fragmented message (§5.4). The Pong must come, and the message must
     be answered."""
     peer = await h.raw()
-    data, match = marker(h, peer)
+    data, match = marker(h)
     first, last = fragments(OP_TEXT, data, [len(data) // 2])
     await peer.send(first, RawFrame.ping(b"between"), last)
 
@@ -315,7 +315,7 @@ async def rsv1(h: Harness) -> None:
     """A valid marker text frame with RSV1 set, no extension negotiated: §5.2 says the
     receiving endpoint MUST fail the connection (1002)."""
     peer = await h.raw()
-    data, _ = marker(h, peer)
+    data, _ = marker(h)
     await peer.send(RawFrame.text(data, rsv=4))
     await fails_with(peer, [PROTOCOL_ERROR], "§5.2")
 
@@ -457,7 +457,7 @@ async def after_close(h: Harness) -> None:
     Close the sender sends no more data (§5.5.1), so the server must answer the Close
     and ignore what follows: no answer to the marker, no Pong."""
     peer = await h.raw()
-    data, match = marker(h, peer)
+    data, match = marker(h)
     await peer.send(RawFrame.close(1000, "done"), RawFrame.text(data), RawFrame.ping(b"late"))
     await echoed_close(peer, 1000)
     if any(match(f) for f in _frames(peer)) or any(f.opcode == OP_PONG for f in peer.conn.frames):
@@ -475,7 +475,7 @@ async def unmasked(h: Harness) -> None:
     """A valid marker text frame without a mask: a server MUST close the connection upon
     receiving an unmasked frame (§5.1), with 1002."""
     peer = await h.raw()
-    data, match = marker(h, peer)
+    data, match = marker(h)
     await peer.send(RawFrame.text(data, mask=None))
     await fails_with(peer, [PROTOCOL_ERROR], "§5.1")
     if any(match(f) for f in _frames(peer)):
@@ -510,7 +510,7 @@ async def non_minimal_length(h: Harness) -> None:
     "the minimal number of bytes MUST be used" (§5.2). Failing with 1002 is PASS;
     serving it is NON-STRICT (lenient, but no harm done)."""
     peer = await h.raw()
-    data, match = marker(h, peer)
+    data, match = marker(h)
     await peer.send(RawFrame.text(data, length_bits=64))
     close = await peer.read_to_close(DEFAULT_WAIT_S)
     forbidden(peer)
@@ -538,7 +538,7 @@ async def nested_message(h: Harness) -> None:
     """TEXT (FIN=0), then another TEXT (FIN=1) before the first message ended: fragments
     of one message must be continuations (§5.4); the server must fail with 1002."""
     peer = await h.raw()
-    data, _ = marker(h, peer)
+    data, _ = marker(h)
     await peer.send(RawFrame.text(b'{"type":', fin=False), RawFrame.text(data))
     await fails_with(peer, [PROTOCOL_ERROR], "§5.4")
 
