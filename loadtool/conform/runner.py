@@ -183,17 +183,18 @@ class Liveness:
         if the target can be). Raises GateStopped when it cannot be."""
         transcript = list(result.transcript)
         why = await self.probe(transcript, offset_ms=result.duration_ms)
-        if why is None:
-            return result
-        async with self._lock:
+        async with self._lock:  # a restart in progress finishes first
             if self.generation != started_in:
-                # Another case's crash restarted the server while this one ran.
+                # Another case's crash restarted the server while this one ran: what this
+                # case saw says nothing about the server (its probe neither).
                 return attrs.evolve(
                     result,
                     verdict=Verdict.ERROR,
                     reason="the server was restarted while this case ran (another case "
                     f"crashed it); its verdict would have been {result.verdict.value}",
                 )
+            if why is None:
+                return result
             crashed = attrs.evolve(
                 result,
                 verdict=Verdict.CRASHED,

@@ -161,3 +161,34 @@ async def test_a_failing_restart_command_stops_the_run(launched: Launched) -> No
         )  # type: ignore[arg-type]
     assert [r.verdict for r in report.results] == [Verdict.PASS, Verdict.CRASHED]
     assert "exited with 1: no can do" in report.stopped
+
+
+async def test_a_case_running_across_a_restart_is_error(launched: Launched) -> None:
+    """Two cases side by side: one kills the server while the other is connected. One of
+    them is CRASHED (the one whose probe saw it first restarts the server), the other,
+    which ran across the restart, is ERROR: its verdict says nothing about the server."""
+    connected = trio.Event()
+
+    @case("92.1", "kills the server once the other case is connected", "§0")
+    async def killer(h: Harness) -> None:
+        await connected.wait()
+        launched.kill()
+
+    @case("92.2", "is connected when the server dies", "§0")
+    async def bystander(h: Harness) -> None:
+        peer = await h.connect()
+        connected.set()
+        await peer.expect_close(wait_s=10)
+
+    with trio.fail_after(CEILING_S):
+        report = await run_gate(
+            [killer, bystander],
+            Endpoint.from_url(launched.url),
+            _target(launched.argv),
+            concurrency=2,
+        )
+    verdicts = {r.id: r.verdict for r in report.results}
+    assert sorted(verdicts.values()) == sorted([Verdict.CRASHED, Verdict.ERROR]), report.results
+    error = next(r for r in report.results if r.verdict is Verdict.ERROR)
+    assert error.reason.startswith("the server was restarted while this case ran")
+    assert report.restarts == 1
