@@ -28,6 +28,7 @@ from .schema import SCHEMA_VERSION as SCHEMA_VERSION
 from .schema import ClockInfo as ClockInfo
 from .schema import Fault as Fault
 from .schema import GeneratorInfo as GeneratorInfo
+from .schema import ReconnectInfo as ReconnectInfo
 from .schema import ResultsError as ResultsError
 from .schema import ScenarioInfo as ScenarioInfo
 from .schema import TargetInfo as TargetInfo

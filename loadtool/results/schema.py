@@ -22,6 +22,7 @@ from loadtool import __version__
 
 from .ledger import HISTOGRAMS, LedgerState, LedgerStateError
 from .timeseries import COUNTERS as SERIES_COUNTERS
+from .timeseries import GAUGE_LOWS as SERIES_GAUGE_LOWS
 from .timeseries import GAUGES as SERIES_GAUGES
 from .timeseries import TimeSeries, merge_timeseries
 
@@ -84,11 +85,21 @@ def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
 
 
 @attrs.frozen(kw_only=True)
+class ReconnectInfo:
+    """The clients' back-off between reconnect attempts (reports label reconnect times by it)."""
+
+    policy: str  # scenario behaviour.reconnect.policy: "exponential", "full-jitter", ...
+    base_s: float
+    cap_s: float
+
+
+@attrs.frozen(kw_only=True)
 class ScenarioInfo:
     name: str
     file: str | None  # the scenario file as given on the command line; None when built in code
     sha256: str  # of the scenario file's bytes (or of its canonical text when built in code)
     seed: int
+    reconnect: ReconnectInfo | None = None  # optional in results.json (added after version 1)
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +167,13 @@ def parse_iso_utc(text: str) -> int:
         raise ValueError(f"{text!r} has no time zone (write e.g. 2026-11-29T12:00:00Z)")
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (stamp - epoch) // dt.timedelta(microseconds=1) * 1000
+
+
+def _scenario_dict(scenario: ScenarioInfo) -> dict[str, Any]:
+    out = attrs.asdict(scenario)
+    if scenario.reconnect is None:
+        del out["reconnect"]  # optional key: absent rather than null
+    return out
 
 
 def _threshold_dict(item: ThresholdLike | Mapping[str, Any]) -> dict[str, Any]:
@@ -278,7 +296,7 @@ def build_results(
     return _assemble(
         tool={"name": TOOL_NAME, "version": tool_version},
         run_id=run_id,
-        scenario=attrs.asdict(scenario),
+        scenario=_scenario_dict(scenario),
         target={"urls": list(target.urls), "dialect": target.dialect, "embedded": target.embedded},
         start_ns=start_ns,
         duration_s=float(duration_s),
@@ -297,6 +315,7 @@ def build_results(
 # A spec is a type name ("int", "num", "str", "bool", "iso", "object", "str?", "num?"), a dict of
 # required keys (unknown keys are allowed: readers of version 1 ignore what they do not
 # know), a one-element list (a list of that), or {"*": spec} (an object of any keys).
+# A key ending in "?" is optional (added after version 1: older files lack it).
 
 _SUMMARY_SPEC: Final[dict[str, Any]] = {"count": "int", "clamped": "int"} | {
     stat: "num" for stat in SUMMARY_STATS
@@ -304,13 +323,20 @@ _SUMMARY_SPEC: Final[dict[str, Any]] = {"count": "int", "clamped": "int"} | {
 _ROW_SPEC: Final[dict[str, Any]] = (
     {"t": "int"}
     | {name: "int" for name in (*SERIES_COUNTERS, *SERIES_GAUGES)}
+    | {f"{name}?": "int" for name in SERIES_GAUGE_LOWS}
     | {"latency": {"p50": "num", "p90": "num", "p99": "num", "max": "num"}, "hist": "str"}
 )
 _SPEC: Final[dict[str, Any]] = {
     "schema_version": "int",
     "tool": {"name": "str", "version": "str"},
     "run_id": "str",
-    "scenario": {"name": "str", "file": "str?", "sha256": "str", "seed": "int"},
+    "scenario": {
+        "name": "str",
+        "file": "str?",
+        "sha256": "str",
+        "seed": "int",
+        "reconnect?": {"policy": "str", "base_s": "num", "cap_s": "num"},
+    },
     "target": {"urls": ["str"], "dialect": "str", "embedded": "bool"},
     "start": "iso",
     "duration_s": "num",
@@ -393,9 +419,12 @@ def _check(value: object, spec: Any, key: str, source: str) -> None:
     else:
         if not isinstance(value, Mapping):
             raise ResultsError(source, key or None, f"expected an object, found {_found(value)}")
-        for name, sub in spec.items():
+        for spec_name, sub in spec.items():
+            name = spec_name.removesuffix("?")
             path = f"{key}.{name}" if key else name
             if name not in value:
+                if spec_name.endswith("?"):
+                    continue
                 raise ResultsError(source, path, "missing key")
             _check(value[name], sub, path, source)
 

@@ -7,7 +7,9 @@ newest seconds hold a live one (~190 KB each), older seconds are kept encoded
 
 Rows (`export()`, results.json `timeseries`) are dense: one per second from 0 to the
 last second with any event; the gauge carries its last value forward through seconds
-in which it was not set. Pure: callers pass `now_ns`.
+in which it was not set, and `<gauge>_min` holds its lowest value within the second (a
+reconnect storm's dip and recovery inside one second is invisible in the last value).
+Pure: callers pass `now_ns`.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from .histogram import LatencyHistogram
 
 COUNTERS: Final = ("sent", "delivered", "acks", "errors", "connects", "reconnects", "disconnects")
 GAUGES: Final = ("connected",)
+GAUGE_LOWS: Final = tuple(f"{name}_min" for name in GAUGES)  # optional row keys (docs/results.md)
 ROW_PERCENTILES: Final = (50.0, 90.0, 99.0)
 NS_PER_S: Final = 1_000_000_000
 _COUNTER_INDEX: Final = {name: i for i, name in enumerate(COUNTERS)}
 _GAUGE_INDEX: Final = {name: i for i, name in enumerate(GAUGES)}
 _DELIVERED: Final = _COUNTER_INDEX["delivered"]
 _LIVE_SECONDS: Final = 2  # seconds whose histogram stays live (the current one and the last)
+_NO_LOW: Final = 2**62  # "no value set in this second" for the per-second minimum
 _EMPTY_LATENCY: Final = {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
 
 
@@ -45,6 +49,7 @@ class TimeSeries:
         self._start_ns = start_ns
         self._counts: dict[int, list[int]] = {}
         self._gauges: dict[int, list[int | None]] = {}
+        self._lows: dict[int, list[int]] = {}  # lowest value set in each second, per gauge
         self._live: dict[int, LatencyHistogram] = {}
         self._frozen: dict[int, tuple[str, dict[str, float]]] = {}
         self._last = -1
@@ -88,6 +93,10 @@ class TimeSeries:
         if row is None:
             row = self._gauges[second] = [None] * len(GAUGES)
         row[index] = value
+        lows = self._lows.get(second)
+        if lows is None:
+            lows = self._lows[second] = [_NO_LOW] * len(GAUGES)
+        lows[index] = min(lows[index], value)
 
     def latency(self, now_ns: int, latency_ns: int) -> None:
         """Record one delivery latency in the second of `now_ns`."""
@@ -125,6 +134,9 @@ class TimeSeries:
         gauges: list[int] = [0] * len(GAUGES)
         for second in range(self._last + 1):
             counts = self._counts.get(second, [0] * len(COUNTERS))
+            set_lows = self._lows.get(second, [_NO_LOW] * len(GAUGES))
+            # The second starts at the carried value, then dips to the lowest one set in it.
+            lows = [min(carried, low) for carried, low in zip(gauges, set_lows, strict=True)]
             for i, value in enumerate(self._gauges.get(second, ())):
                 if value is not None:
                     gauges[i] = value
@@ -136,7 +148,7 @@ class TimeSeries:
                 hist, latency = frozen
             else:
                 hist, latency = "", _EMPTY_LATENCY
-            rows.append(_row(second, counts, gauges, latency, hist))
+            rows.append(_row(second, counts, gauges, lows, latency, hist))
         return rows
 
 
@@ -144,12 +156,14 @@ def _row(
     second: int,
     counts: Sequence[int],
     gauges: Sequence[int],
+    lows: Sequence[int],
     latency: Mapping[str, float],
     hist: str,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"t": second}
     row.update(zip(COUNTERS, counts, strict=True))
     row.update(zip(GAUGES, gauges, strict=True))
+    row.update(zip(GAUGE_LOWS, lows, strict=True))
     row["latency"] = dict(latency)
     row["hist"] = hist
     return row
@@ -163,7 +177,9 @@ def merge_timeseries(
     Rows align on the run clock (wall-clock anchored): the merged series starts at the
     earliest start, and a part that started d seconds later has its rows shifted by
     round(d) seconds. Counters add; a part's gauge carries its last value forward (and is
-    0 before its first row), and the merged gauge is the sum; latency histograms merge.
+    0 before its first row), and the merged gauge is the sum; the merged `<gauge>_min` is
+    the sum of the parts' minimums (a lower bound: the parts' dips need not coincide; a
+    row without it counts its gauge); latency histograms merge.
 
     Raises:
         ValueError: no parts, or a row's `hist` is not an encoded histogram.
@@ -174,10 +190,12 @@ def merge_timeseries(
     counts: dict[int, list[int]] = {}
     hists: dict[int, LatencyHistogram] = {}
     gauge_steps: list[dict[int, list[int]]] = []
+    low_steps: list[dict[int, list[int]]] = []
     last = -1
     for part_start, rows in parts:
         shift = round((part_start - start) / NS_PER_S)
         steps: dict[int, list[int]] = {}
+        low_step: dict[int, list[int]] = {}
         for row in sorted(rows, key=lambda r: int(r["t"])):
             second = int(row["t"]) + shift
             last = max(last, second)
@@ -185,22 +203,30 @@ def merge_timeseries(
             for i, name in enumerate(COUNTERS):
                 target[i] += int(row[name])
             steps[second] = [int(row[name]) for name in GAUGES]
+            low_step[second] = [
+                int(row.get(low, row[name])) for name, low in zip(GAUGES, GAUGE_LOWS, strict=True)
+            ]
             if row["hist"]:
                 hist = hists.setdefault(second, LatencyHistogram())
                 hist.merge(LatencyHistogram.decode(row["hist"]))
         gauge_steps.append(steps)
+        low_steps.append(low_step)
     rows_out: list[dict[str, Any]] = []
     current = [[0] * len(GAUGES) for _ in parts]
     for second in range(last + 1):
+        part_lows: list[list[int]] = []
         for i, steps in enumerate(gauge_steps):
+            # A part without a row in this second sits at its carried value all second.
+            part_lows.append(low_steps[i].get(second, current[i]))
             if second in steps:
                 current[i] = steps[second]
         gauges = [sum(values[g] for values in current) for g in range(len(GAUGES))]
+        lows = [sum(values[g] for values in part_lows) for g in range(len(GAUGES))]
         merged = hists.get(second)
         if merged is not None and merged.count:
             encoded, latency = merged.encode(), _row_latency(merged)
         else:
             encoded, latency = "", _EMPTY_LATENCY
         row_counts = counts.get(second, [0] * len(COUNTERS))
-        rows_out.append(_row(second, row_counts, gauges, latency, encoded))
+        rows_out.append(_row(second, row_counts, gauges, lows, latency, encoded))
     return start, rows_out

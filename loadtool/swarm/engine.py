@@ -29,6 +29,7 @@ from ..results.runclock import RunClock
 from ..results.schema import Fault as FaultRecord
 from ..results.schema import (
     GeneratorInfo,
+    ReconnectInfo,
     ScenarioInfo,
     TargetInfo,
     build_results,
@@ -433,6 +434,11 @@ class _Swarm:
                 file=str(scenario.file) if scenario.file else None,
                 sha256=scenario.sha256 or "",
                 seed=scenario.seed,
+                reconnect=ReconnectInfo(
+                    policy=scenario.behaviour.reconnect.policy.value,
+                    base_s=scenario.behaviour.reconnect.base_s,
+                    cap_s=scenario.behaviour.reconnect.cap_s,
+                ),
             ),
             target=TargetInfo(
                 urls=list(self.urls), dialect=self.dialect.value, embedded=scenario.target.embedded

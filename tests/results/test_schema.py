@@ -20,6 +20,7 @@ from loadtool.results.schema import (
     Fault,
     GeneratorInfo,
     ResultsError,
+    ReconnectInfo,
     ScenarioInfo,
     TargetInfo,
     build_results,
@@ -269,6 +270,16 @@ def write_raw(path: Path, data: Any) -> None:
         (lambda r: r.pop("schema_version"), "schema_version", "missing key"),
         (lambda r: r["ledger"]["counters"].pop("sent"), "ledger.counters.sent", "missing"),
         (lambda r: r["ledger"].update(expect="all"), "ledger.expect", "expected one of"),
+        (
+            lambda r: r["scenario"].update(reconnect={"policy": 1, "base_s": 1, "cap_s": 2}),
+            "scenario.reconnect.policy",
+            "expected a string",
+        ),
+        (
+            lambda r: r["timeseries"][1].update(connected_min=None),
+            "timeseries[1].connected_min",
+            "expected an integer",
+        ),
     ],
 )
 def test_read_errors_name_the_file_and_the_key(
@@ -313,6 +324,39 @@ def test_unknown_keys_are_ignored_by_readers(single: dict[str, Any]) -> None:
     extended["future_section"] = {"anything": 1}
     extended["totals"]["future_counter"] = 3
     validate_results(extended)
+
+
+def test_keys_added_after_version_1_are_optional(single: dict[str, Any]) -> None:
+    """Files written before `scenario.reconnect` and `timeseries[].connected_min` existed
+    still read."""
+    assert "reconnect" not in single["scenario"]  # ScenarioInfo without it: the key is absent
+    older = copy.deepcopy(single)
+    for row in older["timeseries"]:
+        del row["connected_min"]
+    validate_results(older)
+    newer = copy.deepcopy(single)
+    newer["scenario"]["reconnect"] = {"policy": "full-jitter", "base_s": 0.5, "cap_s": 10}
+    validate_results(newer)
+
+
+def test_build_results_records_the_reconnect_policy() -> None:
+    info = attrs.evolve(
+        SCENARIO, reconnect=ReconnectInfo(policy="full-jitter", base_s=0.5, cap_s=10.0)
+    )
+    results = build_results(
+        run_id="abcd1234",
+        scenario=info,
+        target=TARGET,
+        start_ns=T0,
+        duration_s=1.0,
+        ledger=Ledger(1, [[0]], Expect.MEMBERS).state(T0 + S),
+        generator=generator(),
+    )
+    assert results["scenario"]["reconnect"] == {
+        "policy": "full-jitter",
+        "base_s": 0.5,
+        "cap_s": 10.0,
+    }
 
 
 def test_iso_times() -> None:

@@ -25,7 +25,7 @@ def test_events_land_in_their_whole_second() -> None:
     assert [row["sent"] for row in rows] == [2, 1, 0]
     assert [row["delivered"] for row in rows] == [0, 0, 10]
     assert [row["errors"] for row in rows] == [1, 0, 0]
-    assert list(rows[0]) == ["t", *COUNTERS, "connected", "latency", "hist"]
+    assert list(rows[0]) == ["t", *COUNTERS, "connected", "connected_min", "latency", "hist"]
 
 
 def test_gauge_is_the_last_value_of_its_second_and_carries_forward() -> None:
@@ -35,6 +35,17 @@ def test_gauge_is_the_last_value_of_its_second_and_carries_forward() -> None:
     ts.add("sent", T0 + 3 * S)
     ts.gauge("connected", T0 + 4 * S, 2)
     assert [row["connected"] for row in ts.export()] == [7, 7, 7, 7, 2]
+
+
+def test_gauge_minimum_sees_a_dip_inside_one_second() -> None:
+    ts = TimeSeries(T0)
+    ts.gauge("connected", T0 + 100 * MS, 20)
+    ts.gauge("connected", T0 + 1 * S + 100 * MS, 10)  # half dropped ...
+    ts.gauge("connected", T0 + 1 * S + 600 * MS, 20)  # ... and back within the second
+    ts.add("sent", T0 + 2 * S)
+    rows = ts.export()
+    assert [row["connected"] for row in rows] == [20, 20, 20]
+    assert [row["connected_min"] for row in rows] == [0, 10, 20]  # second 0 starts at 0
 
 
 def test_unknown_names_are_refused() -> None:
@@ -94,6 +105,7 @@ def test_merge_of_parts_equals_one_series_that_saw_everything() -> None:
     expected = whole.export()
     for row in expected:  # gauges add per part: a and b each set 4 connected in second 0
         row["connected"] = {0: 8, 1: 8, 2: 8}[row["t"]]
+        row["connected_min"] = {0: 0, 1: 8, 2: 8}[row["t"]]
     assert rows == expected
 
 
@@ -108,6 +120,16 @@ def test_merge_aligns_parts_on_the_run_clock() -> None:
     assert start == T0
     assert [row["sent"] for row in rows] == [1, 0, 5, 7]
     assert [row["connected"] for row in rows] == [10, 10, 13, 13]
+    assert [row["connected_min"] for row in rows] == [0, 10, 10, 13]
+
+
+def test_merge_reads_rows_without_a_minimum_as_their_gauge() -> None:
+    ts = TimeSeries(T0)
+    ts.gauge("connected", T0, 5)
+    ts.add("sent", T0 + 1 * S)
+    old_rows = [{k: v for k, v in row.items() if k != "connected_min"} for row in ts.export()]
+    _, rows = merge_timeseries([(T0, old_rows)])
+    assert [row["connected_min"] for row in rows] == [5, 5]
 
 
 def test_merge_needs_parts() -> None:
