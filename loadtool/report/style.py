@@ -25,7 +25,8 @@ PALETTE: Final = (
     "#000000",
     "#F0E442",
 )
-GRID: Final = {"color": "#d0d7de", "linewidth": 0.6}
+GRID_COLOUR: Final = "#d0d7de"
+GRID_WIDTH: Final = 0.6  # points
 
 
 def new_figure(width_in: float = WIDTH_IN, height_in: float = HEIGHT_IN) -> Figure:
