@@ -9,8 +9,10 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .compare import compare
 from .conform import conform
 from .fuzz import fuzz
+from .report import report
 from .run import run
 from .serve import serve
 from .token import token
@@ -22,8 +24,10 @@ def cli() -> None:
     """Load testing and protocol conformance for real-time WebSocket chat servers."""
 
 
+cli.add_command(compare)
 cli.add_command(conform)
 cli.add_command(fuzz)
+cli.add_command(report)
 cli.add_command(run)
 cli.add_command(serve)
 cli.add_command(token)

@@ -74,6 +74,11 @@ EXIT_UNREACHABLE = 3
 )
 @click.option("--secret-from-env", is_flag=True, hidden=True)
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option(
+    "--no-report",
+    is_flag=True,
+    help="Write results.json only: no report.html and figures (`loadtool report` makes them).",
+)
 def run(
     scenario_file: Path,
     targets: tuple[str, ...],
@@ -90,8 +95,9 @@ def run(
     start_at: str | None,
     secret_from_env: bool,
     quiet: bool,
+    no_report: bool,
 ) -> None:
-    """Run SCENARIO_FILE (YAML, docs/scenarios.md) and write results.json."""
+    """Run SCENARIO_FILE (YAML, docs/scenarios.md); write results.json and report.html."""
     if secret_from_env:
         secret = os.environ.get("LOADTOOL_SECRET") or secret
     try:
@@ -182,7 +188,29 @@ def run(
     path = out / "results.json"
     write_results(path, results)
     click.echo(summary(results, path))
+    if not no_report:
+        write_report(path, results, out)
     sys.exit(0 if results["passed"] else EXIT_THRESHOLD_FAILED)
+
+
+def write_report(path: Path, results: dict[str, Any], out: Path) -> None:
+    """report.html and the figures next to results.json. results.json is already written
+    and the exit code is the run's verdict: a report that cannot be drawn says so on
+    stderr (and how to retry) but changes neither."""
+    # Imported here: matplotlib takes a while to load and workers (--no-report) skip it.
+    from ..report.runreport import write_run_report
+    from ..report.runs import label_runs
+
+    try:
+        files = write_run_report(label_runs([(path, results)]), out)
+    except Exception as exc:  # noqa: BLE001  # not under trio: nothing to cancel; see docstring
+        click.echo(
+            f"Warning: report.html was not written ({type(exc).__name__}: {exc}); "
+            f"results.json is complete, retry with `loadtool report {path}`",
+            err=True,
+        )
+        return
+    click.echo(f"report: {files.html}")
 
 
 def parse_start_at(text: str) -> int:

@@ -114,7 +114,8 @@ async def _run_children(
         argv = [
             sys.executable, "-m", "loadtool", "run", str(plan.scenario_file),
             "--shard", f"{index}/{plan.workers}", "--start-at", f"{start_at / 1e9:.6f}",
-            "--run-id", plan.run_id, "--out", str(out), "--quiet", *plan.overrides,
+            "--run-id", plan.run_id, "--out", str(out), "--quiet", "--no-report",
+            *plan.overrides,
         ]  # fmt: skip
         for url in targets:
             argv += ["--target", url]
