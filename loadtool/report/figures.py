@@ -284,7 +284,7 @@ def connections(runs: Sequence[Run]) -> Figure:
             color=line["color"],
             alpha=0.25,
             linewidth=0,
-            label=_label(run, n, "dip within the second"),
+            label=_label(run, n, "lowest within the second"),
         )
         for k, (key, shade) in enumerate((("disconnects", 0.45), ("reconnects", 1.0))):
             offset = (2 * i + k - (2 * n - 1) / 2) * width
