@@ -326,8 +326,7 @@ def _code_bars(
     ax.spines[["top", "right"]].set_visible(False)
     if not codes:
         _empty(ax, "none")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_axis_off()
         return
     height = 0.8 / len(runs)
     for i, run in enumerate(runs):

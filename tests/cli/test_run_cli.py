@@ -82,7 +82,9 @@ async def test_a_passing_run_exits_0_and_writes_results(tmp_path: Path) -> None:
     stdout = done.stdout.decode()
     assert "  PASS  lost == 0  (value 0)\n" in stdout
     assert "  PASS  duplicates == 0  (value 0)\n" in stdout
-    assert stdout.endswith(f"PASSED  results: {out / 'results.json'}\n")
+    assert stdout.endswith(
+        f"PASSED  results: {out / 'results.json'}\nreport: {out / 'report.html'}\n"
+    )
 
 
 async def test_a_failing_threshold_exits_1(tmp_path: Path) -> None:
@@ -100,7 +102,9 @@ async def test_a_failing_threshold_exits_1(tmp_path: Path) -> None:
     assert results["passed"] is False
     stdout = done.stdout.decode()
     assert "  FAIL  latency.p99 < 0.001ms  (value " in stdout
-    assert stdout.endswith(f"FAILED  results: {out / 'results.json'}\n")
+    assert stdout.endswith(
+        f"FAILED  results: {out / 'results.json'}\nreport: {out / 'report.html'}\n"
+    )
 
 
 async def test_a_malformed_scenario_exits_2_before_anything_starts(tmp_path: Path) -> None:
