@@ -494,7 +494,10 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _merge_generators(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     sources = {part["clock"]["source"] for part in parts}
-    return {
+    reasons = list(
+        dict.fromkeys(str(r) for part in parts for r in part.get("saturation_reasons", ()))
+    )
+    merged = {
         "workers": sum(int(part["workers"]) for part in parts),
         "cpu_s": round(sum(float(part["cpu_s"]) for part in parts), 6),
         "loop_lag_ms_p99": max(float(part["loop_lag_ms_p99"]) for part in parts),
@@ -504,6 +507,9 @@ def _merge_generators(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "offset_ns": int(parts[0]["clock"]["offset_ns"]),
         },
     }
+    if reasons:  # why any part saturated: the report shows it next to the warning
+        merged["saturation_reasons"] = reasons
+    return merged
 
 
 def _same(

@@ -186,6 +186,16 @@ def test_merge_shifts_time_series_and_faults_onto_the_earliest_start(
     assert sum(sent) == 20
 
 
+def test_merge_keeps_why_a_part_saturated(halves: list[dict[str, Any]]) -> None:
+    first, second = copy.deepcopy(halves[0]), copy.deepcopy(halves[1])
+    first["generator"] |= {"saturated": True, "saturation_reasons": ["loop lag 80 ms"]}
+    second["generator"] |= {"saturated": True, "saturation_reasons": ["loop lag 80 ms", "cpu"]}
+    merged = merge_results([first, second])
+    assert merged["generator"]["saturated"] is True
+    assert merged["generator"]["saturation_reasons"] == ["loop lag 80 ms", "cpu"]
+    assert "saturation_reasons" not in merge_results(halves)["generator"]
+
+
 def test_merge_refuses_parts_of_different_runs(halves: list[dict[str, Any]]) -> None:
     other = copy.deepcopy(halves[1])
     other["run_id"] = "ffff0000"
