@@ -21,7 +21,7 @@ from typing import Any, Final
 import attrs
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from ..results.histogram import LatencyHistogram
 from .runs import Run
@@ -161,6 +161,8 @@ def latency_over_time(runs: Sequence[Run]) -> Figure:
     _prepare(ax, xlabel="time since start (s)", ylabel="latency (ms), log scale")
     if drawn:
         ax.set_yscale("log")
+        # 1-2-5 steps: a range of less than two decades still gets several labels.
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(_ms_formatter))
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda _v, _p: ""))
     else:

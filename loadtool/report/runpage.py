@@ -45,12 +45,28 @@ def _banners(runs: Sequence[Run]) -> list[Markup]:
     return out
 
 
+def _when(run: Run, n_runs: int) -> str:
+    results = run.results
+    prefix = f"{run.label}: " if n_runs > 1 else ""
+    urls = ", ".join(results["target"]["urls"])
+    return (
+        f"{prefix}started {results['start']}, {float(results['duration_s']):.1f} s against {urls}"
+    )
+
+
 def _columns(runs: Sequence[Run], first: str) -> list[str]:
     return [first, *(run.label for run in runs)] if len(runs) > 1 else [first, "value"]
 
 
-def _nav(figures: Sequence[RenderedFigure]) -> Markup:
-    links = [("summary", "Summary"), ("thresholds", "Thresholds"), ("generator", "Generator")]
+def _nav(figures: Sequence[RenderedFigure], *, faults: bool) -> Markup:
+    links = [
+        ("run", "Run"),
+        ("summary", "Summary"),
+        ("thresholds", "Thresholds"),
+        ("generator", "Generator"),
+    ]
+    if faults:
+        links.append(("faults", "Faults"))
     links += [(f.spec.name, f.spec.title) for f in figures]
     return Markup(
         "<nav>" + "".join(f'<a href="#{escape(a)}">{escape(t)}</a>' for a, t in links) + "</nav>"
@@ -67,7 +83,8 @@ def run_report_html(runs: Sequence[Run], figures: Sequence[RenderedFigure]) -> s
         raise ValueError("a report needs at least one results file")
     n = len(runs)
     value_columns = range(1, n + 1)
-    parts: list[object] = [*_banners(runs), _nav(figures)]
+    faults = summary.fault_rows(runs)
+    parts: list[object] = [*_banners(runs), _nav(figures, faults=bool(faults))]
     parts.append(
         section("Run", table(_columns(runs, "property"), summary.run_rows(runs)), anchor="run")
     )
@@ -107,7 +124,6 @@ def run_report_html(runs: Sequence[Run], figures: Sequence[RenderedFigure]) -> s
             anchor="generator",
         )
     )
-    faults = summary.fault_rows(runs)
     if faults:
         fault_headers = ["at", "kind", "detail"]
         parts.append(
@@ -124,8 +140,5 @@ def run_report_html(runs: Sequence[Run], figures: Sequence[RenderedFigure]) -> s
         else:
             body = image(fig.uri, alt=fig.spec.title, caption=fig.spec.caption)
         parts.append(section(fig.spec.title, body, anchor=fig.spec.name))
-    subtitle = " | ".join(
-        f"{run.label}: {run.results['start']}, {float(run.results['duration_s']):.1f} s"
-        for run in runs
-    )
+    subtitle = " | ".join(_when(run, n) for run in runs)
     return render_page(_title(runs), parts, subtitle=subtitle)
