@@ -1,8 +1,9 @@
 """Figures that look alike across reports: one size, one palette, the Agg canvas attached.
 
 Each figure is a `matplotlib.figure.Figure` with its own `FigureCanvasAgg`: no pyplot, no
-global backend switch, nothing shared between figures, so reports can be drawn from
-several threads or processes at once.
+global backend switch, no global figure registry. Reports can be drawn in several
+processes at once, or in several threads as long as each thread draws its own figures
+(matplotlib objects themselves are not thread-safe).
 """
 
 from __future__ import annotations
