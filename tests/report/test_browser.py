@@ -39,7 +39,7 @@ from ..seednode import unavailable
 
 STARTUP_S: Final = 30  # seconds for chromium to print its DevTools address
 PAGE_S: Final = 30  # seconds for the page to load and be inspected
-EXIT_S: Final = 10  # seconds for chromium to exit after Browser.close
+EXIT_S: Final = 10  # seconds for chromium to exit after SIGTERM
 _LISTENING: Final = b"DevTools listening on "
 _IMAGES_JS: Final = """JSON.stringify(Array.from(document.images, (img) => ({
   alt: img.alt, complete: img.complete, width: img.naturalWidth, height: img.naturalHeight
@@ -99,7 +99,7 @@ class DevTools:
 @asynccontextmanager
 async def chromium(profile: Path) -> AsyncIterator[str]:
     """Headless chromium on a free DevTools port; yields the browser's ws:// address.
-    Ends it by its PID (SIGKILL if it has not exited after Browser.close)."""
+    Ends it by its PID: SIGTERM, then SIGKILL if it has not exited in time."""
     binary = shutil.which("chromium")
     if binary is None:
         unavailable("chromium is not installed (apt-get install -y chromium)")
@@ -140,6 +140,7 @@ async def chromium(profile: Path) -> AsyncIterator[str]:
 
             nursery.start_soon(drain)
             yield url
+            process.terminate()  # SIGTERM to its PID: chromium shuts down cleanly
             with trio.move_on_after(EXIT_S):
                 await process.wait()
             nursery.cancel_scope.cancel()
@@ -171,7 +172,9 @@ async def open_page(page: Path, profile: Path) -> PageCheck:
                 title = await tools.call(
                     "Runtime.evaluate", session, expression="document.title", returnByValue=True
                 )
-                await tools.call("Browser.close")
+                # Close the page only: closing the browser from here would race its reply
+                # against the connection going away; the browser is ended by its PID.
+                await tools.call("Target.closeTarget", targetId=target["targetId"])
                 return PageCheck(
                     title=title["result"]["value"],
                     images=json.loads(found["result"]["value"]),
