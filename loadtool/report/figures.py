@@ -247,6 +247,7 @@ def throughput(runs: Sequence[Run]) -> Figure:
     _prepare(bottom, xlabel="time since start (s)", ylabel="deliveries / s")
     for ax in (top, bottom):
         ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
     _fault_markers([top, bottom], runs, annotate=top)
     top.set_title("Sent vs delivered per second")
     _legend(top, loc="upper left", bbox_to_anchor=(1.0, 1.0))
