@@ -230,5 +230,7 @@ def connect_to(clients: Clients, server: RunningServer) -> ConnectFn:
     return functools.partial(clients.connect, server)
 
 
-# The seed article's Node server (a real foreign target): fixtures in tests/seednode.py.
+# A private redis-server for the cluster tests (tests/redisproc.py) and the seed article's
+# Node server, a real foreign target (tests/seednode.py).
+from tests.redisproc import redis_server  # noqa: E402, F401
 from tests.seednode import seed_node_dir, seed_node_modules, seed_server  # noqa: E402, F401
