@@ -12,6 +12,7 @@ import trio
 
 from ..server.app import RunningServer
 from ..server.app import serve as run_server
+from ..server.broker import BrokerUnreachable
 from ..server.config import DEFAULT_PORT, Fault, Limits, ServerConfig, SlowConsumerPolicy
 from ..server.storage import StorageError
 from . import _logging
@@ -46,6 +47,18 @@ _DEFAULTS = Limits()
     "db_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite file for durable history (default: memory only).",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    envvar="LOADTOOL_REDIS",
+    help="Cluster mode: share rooms, seq, dedupe and history with every node using this Redis"
+    " (redis://HOST:PORT/DB; docs/scaling.md).",
+)
+@click.option(
+    "--node-id",
+    help="This node's name in the cluster (default: host-pid-random).",
 )
 @click.option(
     "--cert",
@@ -221,6 +234,8 @@ def serve(
     origins: tuple[str, ...],
     require_origin: bool,
     db_path: Path | None,
+    redis_url: str | None,
+    node_id: str | None,
     certfile: Path | None,
     keyfile: Path | None,
     heartbeat: float,
@@ -287,6 +302,8 @@ def serve(
             certfile=certfile,
             keyfile=keyfile,
             faults=faults,
+            redis_url=redis_url,
+            node_id=node_id,
         )
     except ValueError as invalid:
         raise click.UsageError(str(invalid)) from None
@@ -294,8 +311,10 @@ def serve(
         log.warning("short secret", extra={"fields": {"hint": "use 32+ characters outside tests"}})
     try:
         trio.run(_main, config)
-    except (StorageError, OSError, BaseExceptionGroup) as raised:
+    except (StorageError, BrokerUnreachable, OSError, BaseExceptionGroup) as raised:
         leaf = sole_leaf(raised)
+        if isinstance(leaf, BrokerUnreachable):
+            raise _Unreachable(str(leaf)) from None
         if isinstance(leaf, StorageError):
             raise click.ClickException(f"storage: {leaf}") from None
         if not isinstance(leaf, OSError):
@@ -306,6 +325,12 @@ def serve(
             ) from None
         where = f"{config.host}:{config.port}"
         raise click.ClickException(f"cannot listen on {where}: {leaf}") from None
+
+
+class _Unreachable(click.ClickException):
+    """Exit 3: the target (here Redis) is unreachable."""
+
+    exit_code = 3
 
 
 async def _main(config: ServerConfig) -> None:

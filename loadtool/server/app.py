@@ -19,11 +19,13 @@ import trio
 
 from .. import protocol as p
 from . import handshake as hs
+from .broker import Broker
+from .cluster import ClusterEdge, default_node_id
 from .config import ServerConfig
 from .connection import Connection
 from .hub import Hub, frame_bytes
 from .metrics import CONTENT_TYPE, Metrics
-from .storage import MemoryStore, MessageStore, SqliteStore, StorageError
+from .storage import HistorySource, MemoryStore, MessageStore, SqliteStore, StorageError
 
 log = logging.getLogger("loadtool.server")
 
@@ -68,6 +70,13 @@ async def serve(
             honoured, so the server stops rather than lose acknowledged messages).
         OSError: the port cannot be bound.
     """
+    if config.redis_url is not None:
+        node_id = config.node_id or default_node_id()
+        async with Broker.connect(config.redis_url, node_id) as broker:
+            log.info("cluster mode", extra={"fields": {"redis": broker.url, "node": node_id}})
+            server = _Server(config, MemoryStore(), clock, broker=broker)
+            await server.run(task_status)
+        return
     store: MessageStore = (
         await SqliteStore.open(config.db_path) if config.db_path else MemoryStore()
     )
@@ -82,21 +91,34 @@ async def serve(
 
 class _Server:
     def __init__(
-        self, config: ServerConfig, store: MessageStore, clock: Callable[[], float]
+        self,
+        config: ServerConfig,
+        store: MessageStore,
+        clock: Callable[[], float],
+        *,
+        broker: Broker | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._clock = clock
         self._metrics = Metrics()
         self._pending = trio.Event()
-        self._hub = Hub(
-            config.limits,
-            durable=store.durable,
-            clock=clock,
-            metrics=self._metrics,
-            on_pending=self._wake_committer,
-            faults=config.faults,
-        )
+        self._cluster: ClusterEdge | None = None
+        self._history: HistorySource = store
+        self._hub: Hub
+        if broker is not None:
+            self._cluster = ClusterEdge(config, broker, clock=clock, metrics=self._metrics)
+            self._hub = self._cluster.hub
+            self._history = broker
+        else:
+            self._hub = Hub(
+                config.limits,
+                durable=store.durable,
+                clock=clock,
+                metrics=self._metrics,
+                on_pending=self._wake_committer,
+                faults=config.faults,
+            )
         self._commit_lock = trio.Lock()
         self._advertised = config.limits.advertised()  # the `limits` of every welcome
         self._connections: dict[Connection, None] = {}
@@ -134,7 +156,9 @@ class _Server:
         log.info("listening", extra={"fields": {"url": handle.url}})
         try:
             async with trio.open_nursery() as background:
-                if self._store.durable:
+                if self._cluster is not None:
+                    background.start_soon(self._cluster.run)
+                elif self._store.durable:
                     background.start_soon(self._commit_loop)
                 background.start_soon(self._sweep_loop)
                 async with trio.open_nursery() as connections:
@@ -152,7 +176,12 @@ class _Server:
     async def _stop_connections(self) -> None:
         for conn in self._connections:
             conn.drain()
-        await self._commit()
+        if self._cluster is not None:
+            # Redis may be down: what it has not stored by then is never acked (§9).
+            with trio.move_on_after(self._config.close_timeout_s):
+                await self._cluster.flush()
+        else:
+            await self._commit()
         for conn in self._connections:
             conn.close(p.CloseCode.GOING_AWAY, "server shutting down")
 
@@ -203,7 +232,7 @@ class _Server:
             up.grant,
             config=self._config,
             hub=self._hub,
-            store=self._store,
+            store=self._history,
             metrics=self._metrics,
         )
         self._connections[conn] = None
@@ -241,8 +270,15 @@ class _Server:
                 hs.Refusal(status=HTTPStatus.METHOD_NOT_ALLOWED, reason="only GET is served")
             )
         elif request.path == "/healthz":
-            body = orjson.dumps({"status": "ok", "connections": self._metrics.connections})
-            await http.respond(HTTPStatus.OK, body, "application/json")
+            health: dict[str, object] = {"status": "ok", "connections": self._metrics.connections}
+            status = HTTPStatus.OK
+            if self._cluster is not None:
+                health["node"] = self._cluster.node_id
+                health["redis"] = "up" if self._cluster.up else "down"
+                if not self._cluster.up:  # not ready: a load balancer routes around this node
+                    health["status"] = "unavailable"
+                    status = HTTPStatus.SERVICE_UNAVAILABLE
+            await http.respond(status, orjson.dumps(health), "application/json")
         elif request.path == "/metrics":
             await http.respond(
                 HTTPStatus.OK, self._metrics.render_prometheus().encode(), CONTENT_TYPE

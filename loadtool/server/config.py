@@ -7,6 +7,7 @@ too. A config is built once by the CLI (or a test) and never changes while servi
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -56,6 +57,21 @@ def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None
 def _port(_inst: Any, _attribute: attrs.Attribute[Any], value: int) -> None:
     if not 0 <= value <= 65535:
         raise ValueError(f"port must be 0-65535, got {value}")
+
+
+_NODE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _node_id(_inst: Any, _attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not _NODE_ID.fullmatch(value):
+        raise ValueError(f"node id must be 1-64 characters from [A-Za-z0-9_.:-], got {value!r}")
+
+
+def _redis_url(_inst: Any, _attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(
+            f"--redis wants a URL like redis://HOST:PORT/DB (or rediss://, unix://), got {value!r}"
+        )
 
 
 def _secret(_inst: Any, _attribute: attrs.Attribute[Any], value: str) -> None:
@@ -118,10 +134,19 @@ class ServerConfig:
     certfile: Path | None = None
     keyfile: Path | None = None
     faults: frozenset[Fault] = attrs.field(factory=frozenset, converter=_faults)  # tests only
+    # Cluster mode (docs/scaling.md): nodes sharing this Redis share rooms, seq and dedupe.
+    redis_url: str | None = attrs.field(default=None, validator=_redis_url)
+    node_id: str | None = attrs.field(default=None, validator=_node_id)  # None: generated
 
     def __attrs_post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
             raise ValueError("TLS needs both a certificate and a key (--cert and --key)")
+        if self.redis_url is not None and self.db_path is not None:
+            raise ValueError(
+                "--redis and --db exclude each other: in cluster mode Redis keeps the history"
+            )
+        if self.node_id is not None and self.redis_url is None:
+            raise ValueError("--node-id names a node of a cluster: give --redis as well")
         if self.idle_timeout_s <= self.heartbeat_interval_s:
             raise ValueError(
                 "idle timeout must be longer than the heartbeat interval, got "

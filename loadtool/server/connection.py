@@ -25,7 +25,7 @@ from .config import Fault, ServerConfig, SlowConsumerPolicy
 from .hub import HistoryQuery, Hub, frame_bytes
 from .metrics import Metrics
 from .ratelimit import RateLimiter
-from .storage import MessageStore, StorageError
+from .storage import HistorySource, StorageError
 from .wsframe import LengthGuard
 
 log = logging.getLogger("loadtool.server")
@@ -46,7 +46,7 @@ class Connection:
         *,
         config: ServerConfig,
         hub: Hub,
-        store: MessageStore,
+        store: HistorySource,
         metrics: Metrics,
     ) -> None:
         self._stream = stream

@@ -78,6 +78,10 @@ class _Room:
     ring: deque[StoredMessage] = attrs.field(factory=deque)
     members: dict[Peer, None] = attrs.field(factory=dict)  # insertion-ordered set
     users: Counter[str] = attrs.field(factory=Counter)  # user id -> member connections
+    # Cluster mode (shared.py): the head is known only once the room is followed in Redis;
+    # joins wait for it. A single node always knows its rooms.
+    following: bool = True
+    waiting: list[tuple[Peer, int | None]] = attrs.field(factory=list)  # (peer, since)
 
 
 class Hub:

@@ -44,6 +44,8 @@ class Metrics:
     errors: Counter[str] = attrs.field(factory=Counter)
     closes: Counter[int] = attrs.field(factory=Counter)
     refused: Counter[int] = attrs.field(factory=Counter)
+    redis_up: int | None = None  # cluster mode only: 1 while Redis answers, else 0
+    redis_reconnects: int = 0  # cluster mode: times Redis answered again after failing
 
     def snapshot(self) -> MetricsSnapshot:
         return MetricsSnapshot(
@@ -128,4 +130,17 @@ class Metrics:
             "WebSocket upgrades refused, by HTTP status.",
             labelled("status", self.refused),
         )
+        if self.redis_up is not None:
+            metric(
+                "loadtool_redis_up",
+                "gauge",
+                "Cluster mode: 1 while Redis answers, 0 while it is unreachable.",
+                {"": self.redis_up},
+            )
+            metric(
+                "loadtool_redis_reconnects_total",
+                "counter",
+                "Cluster mode: times Redis answered again after being unreachable.",
+                {"": self.redis_reconnects},
+            )
         return "\n".join(lines) + "\n"

@@ -90,6 +90,16 @@ class Snapshot:
     dedupe: list[StoredMessage]
 
 
+class HistorySource(Protocol):
+    """Where history pages older than a node's memory come from (a store, or Redis)."""
+
+    async def page(
+        self, room: str, *, before: int | None, after: int | None, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        """One history page, ascending by seq, and whether more lie beyond it."""
+        ...
+
+
 class MessageStore(Protocol):
     """Durability and deep history; the server never runs two calls at once."""
 

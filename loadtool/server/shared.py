@@ -1,0 +1,359 @@
+"""Cluster mode's room state, sans-IO: the hub when several nodes share one Redis.
+
+What changes from the single-node `Hub` (docs/scaling.md, "Cluster mode"):
+
+- **Seq and dedupe live in Redis.** A `message` becomes a `Submission` (no seq yet); the
+  I/O edge sends a batch of them to Redis, where one script per message does the dedupe
+  check, the seq increment and the stream append atomically, and hands back an
+  `Outcome` per submission (`settle`). The ack goes out only then, or earlier when this
+  node reads the appended entry back (so the ack still precedes the sender's copy).
+- **Deliveries come from the room's stream**, on every node alike, the sending node
+  included (`apply`): each node reads the streams of the rooms it has members in, in seq
+  order, from the seq it last released; what it released is its cache (`ring`).
+- **A room's head is Redis's.** Joining a room this node does not follow yet waits until
+  the edge has read the head (`followed`); until then the connection is a member (it may
+  send) but its `joined` is held.
+- **Presence and typing cross nodes** as events (`apply_event`): a user's first/last
+  connection *on this node* is reported to the edge (`PresenceChange`), which asks Redis
+  whether it is the first/last *in the cluster* and publishes the event.
+
+The hub never awaits; the edge (`broker.py`, `app.py`) does all I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from http import HTTPStatus
+from typing import Literal
+
+import attrs
+
+from .. import protocol as p
+from .config import Limits
+from .hub import HistoryQuery, Hub, Peer, _Room, frame_bytes
+from .metrics import Metrics
+from .storage import StoredMessage
+
+
+@attrs.define(eq=False)
+class Submission:
+    """A `message` frame on its way to Redis; `message.seq` is 0 until it is accepted."""
+
+    message: StoredMessage
+    sender: Peer
+    nonce: str  # unique per submission cluster-wide: matches the stream entry it creates
+    too_long: bool  # refused after the dedupe check, as §4.1 orders them
+    acked: bool = False
+
+
+@attrs.frozen
+class Accepted:
+    seq: int
+
+
+@attrs.frozen
+class Duplicate:
+    room: str
+    seq: int
+
+
+@attrs.frozen
+class TooLong:
+    pass
+
+
+Outcome = Accepted | Duplicate | TooLong
+
+
+@attrs.frozen(kw_only=True)
+class Appended:
+    """One entry of a room's stream: a stored message and the submission that made it."""
+
+    message: StoredMessage
+    nonce: str
+
+
+@attrs.frozen(kw_only=True)
+class PresenceChange:
+    """A user's first connection in a room on this node joined, or its last one left."""
+
+    room: str
+    user: str
+    joined: bool
+
+
+@attrs.frozen(kw_only=True)
+class RoomEvent:
+    """Presence or typing published by a node, as read back from a room's event stream."""
+
+    room: str
+    origin: str  # node id
+    user: str
+    kind: Literal["presence", "typing"]
+    value: str  # presence: "joined"/"left"; typing: "1"/"0"
+
+
+class SharedHub(Hub):
+    """The hub of one node of a cluster (see the module docstring)."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        node_id: str,
+        clock: Callable[[], float],
+        metrics: Metrics,
+        on_submit: Callable[[], None],
+        on_follow: Callable[[str], None],
+        on_event: Callable[[PresenceChange | RoomEvent], None],
+    ) -> None:
+        super().__init__(limits, durable=True, clock=clock, metrics=metrics)
+        self._node_id = node_id
+        self._on_submit = on_submit
+        self._on_follow = on_follow
+        self._on_event = on_event
+        self._submissions: list[Submission] = []
+        self._inflight: dict[str, Submission] = {}  # nonce -> submission not settled yet
+        self._nonces = 0
+        self.available = True  # False while Redis is unreachable: new messages are refused
+
+    # --- the edge's side ----------------------------------------------------------------
+
+    def followed_rooms(self) -> dict[str, int]:
+        """Room -> the last seq released here, for every room whose stream is read."""
+        return {name: room.released for name, room in self._rooms.items() if room.following}
+
+    def local_presence(self) -> list[PresenceChange]:
+        """Every (room, user) with a member connection here, as `joined` changes."""
+        return [
+            PresenceChange(room=name, user=user, joined=True)
+            for name, room in self._rooms.items()
+            for user in room.users
+        ]
+
+    def take_submissions(self) -> list[Submission]:
+        batch, self._submissions = self._submissions, []
+        return batch
+
+    def settle(self, submission: Submission, outcome: Outcome) -> None:
+        """Answer a submission with what Redis did with it."""
+        self._inflight.pop(submission.nonce, None)
+        sender, message = submission.sender, submission.message
+        match outcome:
+            case Accepted(seq=seq):
+                self._metrics.messages_in += 1
+                if not submission.acked:
+                    submission.acked = True
+                    ack = p.Ack(id=message.id, room=message.room, seq=seq)
+                    sender.deliver(frame_bytes(ack))
+            case Duplicate(room=room, seq=seq):
+                self._metrics.duplicates += 1
+                ack = p.Ack(id=message.id, room=room, seq=seq, duplicate=True)
+                sender.deliver(frame_bytes(ack))
+            case TooLong():
+                self._error(
+                    sender,
+                    p.ErrorCode.TOO_LONG,
+                    f"text has {len(message.text)} characters; the limit is "
+                    f"{self._limits.max_text_chars}",
+                    frame_id=message.id,
+                    room=message.room,
+                )
+
+    def followed(self, name: str, head: int) -> list[HistoryQuery]:
+        """The edge read `name`'s head: release the joins that waited for it.
+
+        Returns the re-sync pages (join with `since`) the edge must read from Redis.
+        """
+        room = self._rooms.get(name)
+        if room is None or room.following:
+            return []  # left meanwhile, or an earlier read already did it
+        room.following = True
+        room.head = room.released = head
+        queries: list[HistoryQuery] = []
+        waiting, room.waiting = room.waiting, []
+        for peer, since in waiting:
+            if peer not in room.members:
+                continue
+            peer.deliver(frame_bytes(p.Joined(room=name, seq=head)))
+            if since is not None:
+                query = self._page(
+                    peer, room, before=None, after=since, limit=self._limits.resync_max
+                )
+                if query is not None:
+                    queries.append(query)
+        return queries
+
+    def apply(self, name: str, entries: Iterable[Appended]) -> None:
+        """Release entries read from a room's stream, ascending: acks due, then deliveries."""
+        room = self._rooms.get(name)
+        if room is None or not room.following:
+            return
+        for entry in entries:
+            stored = entry.message
+            if stored.seq <= room.released:
+                continue  # read twice (a retried read): each seq is released once
+            submission = self._inflight.get(entry.nonce)
+            if submission is not None and not submission.acked:
+                submission.acked = True  # §4.1: the ack precedes the sender's copy
+                ack = p.Ack(id=stored.id, room=stored.room, seq=stored.seq)
+                submission.sender.deliver(frame_bytes(ack))
+            room.head = room.released = stored.seq
+            room.ring.append(stored)
+            wire = frame_bytes(stored.to_frame())
+            for member in room.members:
+                member.deliver(wire)
+            self._metrics.deliveries += len(room.members)
+
+    def apply_event(self, event: RoomEvent) -> None:
+        """Presence or typing from a node (this one's typing was delivered at once)."""
+        room = self._rooms.get(event.room)
+        if room is None or not room.following:
+            return
+        if event.kind == "typing":
+            if event.origin == self._node_id:
+                return
+            frame: p.ServerFrame = p.TypingNotice(
+                room=event.room, user_id=event.user, typing=event.value == "1"
+            )
+            wire = frame_bytes(frame)
+            for member in room.members:
+                member.deliver(wire)
+            return
+        status: Literal["joined", "left"] = "joined" if event.value == "joined" else "left"
+        wire = frame_bytes(p.Presence(room=event.room, user_id=event.user, status=status))
+        # The connection that caused it never receives it: for "joined" it is the user's
+        # only connection in the room cluster-wide; for "left" the user has none left.
+        for member in room.members:
+            if member.grant.user_id != event.user:
+                member.deliver(wire)
+
+    def unavailable_ids(self, batch: Sequence[Submission]) -> None:
+        """Shutdown while Redis is down: these were never stored and are never acked."""
+        for submission in batch:
+            self._inflight.pop(submission.nonce, None)
+
+    # --- overrides of the single-node hub -------------------------------------------------
+
+    def refuse_reason(self, user_id: str) -> HTTPStatus | None:
+        """A node that cannot reach Redis takes no new connections (503, as when full)."""
+        if not self.available:
+            return HTTPStatus.SERVICE_UNAVAILABLE
+        return super().refuse_reason(user_id)
+
+    def _room(self, name: str) -> _Room:
+        room = self._rooms.get(name)
+        if room is None:
+            ring: deque[StoredMessage] = deque(maxlen=self._limits.history_cache)
+            room = self._rooms[name] = _Room(name=name, ring=ring, following=False)
+        return room
+
+    def _post(self, peer: Peer, frame: p.SendMessage) -> None:
+        if frame.room not in self._joined[peer]:
+            self._error(
+                peer,
+                p.ErrorCode.NOT_MEMBER,
+                f"join room {frame.room!r} before sending to it",
+                frame_id=frame.id,
+                room=frame.room,
+            )
+            return
+        if not self.available:
+            self._error(
+                peer,
+                p.ErrorCode.UNAVAILABLE,
+                "the message store (Redis) is unreachable; retry later",
+                frame_id=frame.id,
+                room=frame.room,
+            )
+            return
+        self._nonces += 1
+        message = StoredMessage(
+            room=frame.room,
+            seq=0,
+            id=frame.id,
+            sender_id=peer.grant.user_id,
+            text=frame.text,
+            sent_at=frame.sent_at or p.utc_now_iso(),
+            received_at=self._clock(),
+        )
+        submission = Submission(
+            message=message,
+            sender=peer,
+            nonce=f"{self._node_id}/{self._nonces}",
+            too_long=len(frame.text) > self._limits.max_text_chars,
+        )
+        self._inflight[submission.nonce] = submission
+        self._submissions.append(submission)
+        self._on_submit()
+
+    def _join(self, peer: Peer, name: str, *, since: int | None) -> HistoryQuery | None:
+        room = self._room(name)
+        if peer not in room.members:
+            room.members[peer] = None
+            self._joined[peer][name] = None
+            if len(room.members) == 1:
+                self._metrics.rooms += 1
+            user = peer.grant.user_id
+            room.users[user] += 1
+            if room.users[user] == 1:
+                self._on_event(PresenceChange(room=name, user=user, joined=True))
+        if not room.following:
+            if not room.waiting:
+                self._on_follow(name)
+            room.waiting.append((peer, since))
+            return None
+        peer.deliver(frame_bytes(p.Joined(room=name, seq=room.released)))
+        if since is None:
+            return None
+        return self._page(peer, room, before=None, after=since, limit=self._limits.resync_max)
+
+    def _leave(self, peer: Peer, name: str) -> None:
+        room = self._rooms[name]
+        del room.members[peer]
+        self._joined.get(peer, {}).pop(name, None)
+        room.waiting = [(w, since) for w, since in room.waiting if w is not peer]
+        user = peer.grant.user_id
+        room.users[user] -= 1
+        if room.users[user] <= 0:
+            del room.users[user]
+            self._on_event(PresenceChange(room=name, user=user, joined=False))
+        if not room.members:
+            self._metrics.rooms -= 1
+            del self._rooms[name]  # stop reading its stream; Redis keeps the room
+
+    def _typing(self, peer: Peer, name: str, typing: bool) -> None:
+        if name not in self._joined[peer]:
+            self._error(peer, p.ErrorCode.NOT_MEMBER, f"not in room {name!r}", room=name)
+            return
+        user = peer.grant.user_id
+        self._broadcast_except(
+            self._rooms[name], peer, p.TypingNotice(room=name, user_id=user, typing=typing)
+        )
+        self._on_event(
+            RoomEvent(
+                room=name,
+                origin=self._node_id,
+                user=user,
+                kind="typing",
+                value="1" if typing else "0",
+            )
+        )
+
+    def _history(self, peer: Peer, req: p.HistoryRequest) -> HistoryQuery | None:
+        room = self._rooms.get(req.room)
+        if room is not None and room.following:
+            return super()._history(peer, req)
+        if not peer.grant.allows(req.room):
+            self._error(
+                peer,
+                p.ErrorCode.FORBIDDEN,
+                f"your token does not grant room {req.room!r}",
+                room=req.room,
+            )
+            return None
+        limit = min(req.limit or self._limits.history_page_max, self._limits.history_page_max)
+        return HistoryQuery(
+            peer=peer, room=req.room, before=req.before, after=req.after, limit=limit
+        )
