@@ -9,7 +9,10 @@ The server runs with `--save '' --appendonly yes --appendfsync always` in its ow
 directory, on a free port, with its log on stdout, which is read until it says it is
 ready (an event, not a sleep). It is killed by PID when the block ends.
 
-Fixture (tests/conftest.py): `redis_server` -> a started `RedisProcess`.
+Fixture (tests/conftest.py): `redis_server` -> a started `RedisProcess`. Servers started
+through the `clients` fixture may outlive it at teardown (pytest-trio does not order the
+two); open a `Clients(nursery)` in a fixture that depends on `redis_server` instead, as
+tests/server/test_cluster.py's `cluster` does, so nodes stop before Redis does.
 
 Without the `redis-server` binary the tests that need it skip, except under CI=true,
 where a missing binary is a failure (.ci/run installs the Debian package).

@@ -33,6 +33,7 @@ from .shared import (
     Appended,
     Duplicate,
     Outcome,
+    Outgoing,
     PresenceChange,
     RoomEvent,
     Submission,
@@ -174,36 +175,66 @@ class Broker:
 
     # --- messages -----------------------------------------------------------------------
 
-    async def submit(self, batch: Sequence[Submission], window_ms: int) -> list[Outcome]:
-        """Run the send script for each submission, in order, in one round trip.
+    async def submit(self, batch: Sequence[Outgoing], window_ms: int) -> list[Outcome | None]:
+        """Send messages (the send script), presence changes and typing, in order, in one
+        round trip; an `Outcome` per message, None for the rest.
 
-        Safe to retry after a failure: a submission that was stored answers `Accepted`
-        again (its nonce is remembered with its id), never a second seq.
+        Safe to retry after a failure: a message that was stored answers `Accepted` again
+        (its nonce is remembered with its id), never a second seq; presence changes are
+        set operations; a typing notice may repeat, which is harmless.
         """
         async with self._client.pipeline(transaction=False) as pipe:
-            requests: list[Any] = [
-                self._send(
-                    keys=[
-                        f"{PREFIX}id:{s.message.sender_id}:{s.message.id}",
-                        room_key(s.message.room, "head"),
-                        room_key(s.message.room, "log"),
-                    ],
-                    args=[
-                        s.message.room,
-                        s.message.id,
-                        s.message.sender_id,
-                        s.message.text,
-                        s.message.sent_at,
-                        repr(s.message.received_at),
-                        s.nonce,
-                        window_ms,
-                        "1" if s.too_long else "0",
-                    ],
-                    client=pipe,
-                )
-                for s in batch
-            ]
-        return [_outcome(await request) for request in requests]
+            requests: list[Any] = [self._queue(pipe, item, window_ms) for item in batch]
+        return [
+            _outcome(await request) if isinstance(item, Submission) else None
+            for item, request in zip(batch, requests, strict=True)
+        ]
+
+    def _queue(self, pipe: Any, item: Outgoing, window_ms: int) -> Any:
+        if isinstance(item, Submission):
+            m = item.message
+            return self._send(
+                keys=[
+                    f"{PREFIX}id:{m.sender_id}:{m.id}",
+                    room_key(m.room, "head"),
+                    room_key(m.room, "log"),
+                ],
+                args=[
+                    m.room,
+                    m.id,
+                    m.sender_id,
+                    m.text,
+                    m.sent_at,
+                    repr(m.received_at),
+                    item.nonce,
+                    window_ms,
+                    "1" if item.too_long else "0",
+                ],
+                client=pipe,
+            )
+        if isinstance(item, PresenceChange):
+            return self._presence(
+                keys=[
+                    room_key(item.room, f"present:{item.user}"),
+                    node_key(self.node_id, "presence"),
+                    room_key(item.room, "ev"),
+                ],
+                args=[
+                    self.node_id,
+                    item.user,
+                    "1" if item.joined else "0",
+                    f"{item.room} {item.user}",
+                    EVENTS_KEPT,
+                ],
+                client=pipe,
+            )
+        return pipe.xadd(
+            room_key(item.room, "ev"),
+            {"o": item.origin, "u": item.user, "k": "typing", "v": item.value},
+            trim_strategy=PureToken.MAXLEN,
+            threshold=EVENTS_KEPT,
+            trim_operator=PureToken.APPROXIMATELY,
+        )
 
     async def follow(self, rooms: Sequence[str]) -> list[tuple[int, str]]:
         """(head, last event id) of each room."""
@@ -286,35 +317,6 @@ class Broker:
         )
 
     # --- presence, typing and liveness --------------------------------------------------
-
-    async def publish(self, changes: Sequence[PresenceChange | RoomEvent]) -> None:
-        """Presence changes (idempotent: safe to retry) and typing events, in order."""
-        async with self._client.pipeline(transaction=False) as pipe:
-            for change in changes:
-                if isinstance(change, PresenceChange):
-                    self._presence(
-                        keys=[
-                            room_key(change.room, f"present:{change.user}"),
-                            node_key(self.node_id, "presence"),
-                            room_key(change.room, "ev"),
-                        ],
-                        args=[
-                            self.node_id,
-                            change.user,
-                            "1" if change.joined else "0",
-                            f"{change.room} {change.user}",
-                            EVENTS_KEPT,
-                        ],
-                        client=pipe,
-                    )
-                else:
-                    pipe.xadd(
-                        room_key(change.room, "ev"),
-                        {"o": change.origin, "u": change.user, "k": "typing", "v": change.value},
-                        trim_strategy=PureToken.MAXLEN,
-                        threshold=EVENTS_KEPT,
-                        trim_operator=PureToken.APPROXIMATELY,
-                    )
 
     async def heartbeat(self, ttl_ms: int) -> bool:
         """Mark this node alive for `ttl_ms`. True if it had been declared dead meanwhile

@@ -30,7 +30,7 @@ from .broker import DOWN, Broker
 from .config import ServerConfig
 from .hub import HistoryQuery, frame_bytes
 from .metrics import Metrics
-from .shared import PresenceChange, RoomEvent, SharedHub
+from .shared import Outcome, Outgoing, SharedHub, Submission
 from .storage import StorageError
 
 log = logging.getLogger("loadtool.server")
@@ -72,7 +72,6 @@ class ClusterEdge:
             metrics=metrics,
             on_submit=self._wake_submit,
             on_follow=self._request_follow,
-            on_event=self._queue_event,
         )
         self.up = True
         metrics.redis_up = 1
@@ -80,8 +79,6 @@ class ClusterEdge:
         self._submit_lock = trio.Lock()
         self._follow_ready = trio.Event()
         self._to_follow: dict[str, None] = {}
-        self._events_ready = trio.Event()
-        self._events: list[PresenceChange | RoomEvent] = []
         self._event_cursors: dict[str, str] = {}
         self._wake_cursor = "0-0"
 
@@ -92,7 +89,6 @@ class ClusterEdge:
             nursery.start_soon(self._submit_loop)
             nursery.start_soon(self._read_loop)
             nursery.start_soon(self._follow_loop)
-            nursery.start_soon(self._publish_loop)
             nursery.start_soon(self._liveness_loop)
 
     @property
@@ -100,11 +96,21 @@ class ClusterEdge:
         return self._broker.node_id
 
     async def flush(self) -> None:
-        """Shutdown: store what was accepted so its acks go out (if Redis answers)."""
-        await self._submit_batch()
-        events, self._events = self._events, []
-        if events:
-            await self._broker.publish(events)
+        """Shutdown: store what was accepted so its acks go out, if Redis answers now.
+
+        What Redis does not take is never acked: its senders replay it elsewhere (§9).
+        """
+        try:
+            async with self._submit_lock:
+                batch = self.hub.take_outgoing()
+                if batch:
+                    outcomes = await self._broker.submit(batch, self._window_ms)
+                    self._settle(batch, outcomes)
+        except DOWN as exc:
+            log.warning(
+                "redis unreachable at shutdown; unstored messages stay unacked",
+                extra={"fields": {"url": self._broker.url, "error": str(exc)}},
+            )
 
     # --- hub callbacks (never block) ------------------------------------------------------
 
@@ -114,10 +120,6 @@ class ClusterEdge:
     def _request_follow(self, room: str) -> None:
         self._to_follow[room] = None
         self._follow_ready.set()
-
-    def _queue_event(self, event: PresenceChange | RoomEvent) -> None:
-        self._events.append(event)
-        self._events_ready.set()
 
     # --- flows ------------------------------------------------------------------------------
 
@@ -129,14 +131,18 @@ class ClusterEdge:
 
     async def _submit_batch(self) -> None:
         async with self._submit_lock:
-            batch = self.hub.take_submissions()
+            batch = self.hub.take_outgoing()
             if not batch:
                 return
             outcomes = await self._retry(
                 "store messages", self._broker.submit, batch, self._window_ms
             )
-            for submission, outcome in zip(batch, outcomes, strict=True):
-                self.hub.settle(submission, outcome)
+            self._settle(batch, outcomes)
+
+    def _settle(self, batch: list[Outgoing], outcomes: list[Outcome | None]) -> None:
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(item, Submission) and outcome is not None:
+                self.hub.settle(item, outcome)
 
     async def _read_loop(self) -> None:
         while True:
@@ -149,7 +155,8 @@ class ClusterEdge:
                 "read room streams", self._broker.read, rooms, cursors, self._wake_cursor, BLOCK_MS
             )
             self._wake_cursor = read.wake_cursor
-            self._event_cursors.update(read.event_cursors)
+            for room, cursor in read.event_cursors.items():
+                self._advance(room, cursor)
             for room, entries in read.entries.items():
                 self.hub.apply(room, entries)
             for event in read.events:
@@ -164,11 +171,18 @@ class ClusterEdge:
             answers = await self._retry("follow rooms", self._broker.follow, rooms)
             queries: list[HistoryQuery] = []
             for room, (head, event_cursor) in zip(rooms, answers, strict=True):
-                self._event_cursors.setdefault(room, event_cursor)
+                self._event_cursors.pop(room, None)  # a cursor from an earlier follow is stale
+                self._advance(room, event_cursor)
                 queries.extend(self.hub.followed(room, head))
             await self._retry("wake the reader", self._broker.wake)
             for query in queries:
                 await self._answer(query)
+
+    def _advance(self, room: str, cursor: str) -> None:
+        """Move a room's event cursor forward only (a late read cannot replay events)."""
+        known = self._event_cursors.get(room)
+        if known is None or _stream_id(cursor) > _stream_id(known):
+            self._event_cursors[room] = cursor
 
     async def _answer(self, query: HistoryQuery) -> None:
         try:
@@ -189,14 +203,6 @@ class ClusterEdge:
         )
         query.peer.deliver(frame_bytes(page))
 
-    async def _publish_loop(self) -> None:
-        while True:
-            await self._events_ready.wait()
-            self._events_ready = trio.Event()
-            events, self._events = self._events, []
-            if events:
-                await self._retry("publish presence", self._broker.publish, events)
-
     async def _liveness_loop(self) -> None:
         first = True
         while True:
@@ -204,8 +210,7 @@ class ClusterEdge:
             if was_reaped and not first:
                 # Declared dead while paused or cut off: publish our presence again.
                 log.warning("node was reaped; republishing its presence")
-                for change in self.hub.local_presence():
-                    self._queue_event(change)
+                self.hub.republish_presence()
             first = False
             reaped = await self._retry("reap dead nodes", self._broker.reap)
             for node in reaped:
@@ -242,3 +247,8 @@ class ClusterEdge:
                 "redis unreachable",
                 extra={"fields": {"url": self._broker.url, "during": what, "error": str(exc)}},
             )
+
+
+def _stream_id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)

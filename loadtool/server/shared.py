@@ -23,7 +23,7 @@ The hub never awaits; the edge (`broker.py`, `app.py`) does all I/O.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Literal
 
@@ -94,6 +94,9 @@ class RoomEvent:
     value: str  # presence: "joined"/"left"; typing: "1"/"0"
 
 
+Outgoing = Submission | PresenceChange | RoomEvent  # what a node sends to Redis, in order
+
+
 class SharedHub(Hub):
     """The hub of one node of a cluster (see the module docstring)."""
 
@@ -106,14 +109,15 @@ class SharedHub(Hub):
         metrics: Metrics,
         on_submit: Callable[[], None],
         on_follow: Callable[[str], None],
-        on_event: Callable[[PresenceChange | RoomEvent], None],
     ) -> None:
         super().__init__(limits, durable=True, clock=clock, metrics=metrics)
         self._node_id = node_id
         self._on_submit = on_submit
         self._on_follow = on_follow
-        self._on_event = on_event
-        self._submissions: list[Submission] = []
+        # Messages, presence changes and typing, in the order they happened on this node:
+        # Redis applies them in that order, so a client that saw its message acked knows
+        # its join was counted cluster-wide before.
+        self._outgoing: list[Outgoing] = []
         self._inflight: dict[str, Submission] = {}  # nonce -> submission not settled yet
         self._nonces = 0
         self.available = True  # False while Redis is unreachable: new messages are refused
@@ -132,9 +136,14 @@ class SharedHub(Hub):
             for user in room.users
         ]
 
-    def take_submissions(self) -> list[Submission]:
-        batch, self._submissions = self._submissions, []
+    def take_outgoing(self) -> list[Outgoing]:
+        batch, self._outgoing = self._outgoing, []
         return batch
+
+    def republish_presence(self) -> None:
+        """Count every local (room, user) again (this node was reaped as dead)."""
+        for change in self.local_presence():
+            self._emit(change)
 
     def settle(self, submission: Submission, outcome: Outcome) -> None:
         """Answer a submission with what Redis did with it."""
@@ -229,10 +238,9 @@ class SharedHub(Hub):
             if member.grant.user_id != event.user:
                 member.deliver(wire)
 
-    def unavailable_ids(self, batch: Sequence[Submission]) -> None:
-        """Shutdown while Redis is down: these were never stored and are never acked."""
-        for submission in batch:
-            self._inflight.pop(submission.nonce, None)
+    def _emit(self, item: Outgoing) -> None:
+        self._outgoing.append(item)
+        self._on_submit()
 
     # --- overrides of the single-node hub -------------------------------------------------
 
@@ -285,8 +293,7 @@ class SharedHub(Hub):
             too_long=len(frame.text) > self._limits.max_text_chars,
         )
         self._inflight[submission.nonce] = submission
-        self._submissions.append(submission)
-        self._on_submit()
+        self._emit(submission)
 
     def _join(self, peer: Peer, name: str, *, since: int | None) -> HistoryQuery | None:
         room = self._room(name)
@@ -298,7 +305,7 @@ class SharedHub(Hub):
             user = peer.grant.user_id
             room.users[user] += 1
             if room.users[user] == 1:
-                self._on_event(PresenceChange(room=name, user=user, joined=True))
+                self._emit(PresenceChange(room=name, user=user, joined=True))
         if not room.following:
             if not room.waiting:
                 self._on_follow(name)
@@ -318,7 +325,7 @@ class SharedHub(Hub):
         room.users[user] -= 1
         if room.users[user] <= 0:
             del room.users[user]
-            self._on_event(PresenceChange(room=name, user=user, joined=False))
+            self._emit(PresenceChange(room=name, user=user, joined=False))
         if not room.members:
             self._metrics.rooms -= 1
             del self._rooms[name]  # stop reading its stream; Redis keeps the room
@@ -331,7 +338,7 @@ class SharedHub(Hub):
         self._broadcast_except(
             self._rooms[name], peer, p.TypingNotice(room=name, user_id=user, typing=typing)
         )
-        self._on_event(
+        self._emit(
             RoomEvent(
                 room=name,
                 origin=self._node_id,
