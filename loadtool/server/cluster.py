@@ -169,14 +169,18 @@ class ClusterEdge:
             rooms = list(self._to_follow)
             self._to_follow.clear()
             answers = await self._retry("follow rooms", self._broker.follow, rooms)
-            queries: list[HistoryQuery] = []
-            for room, (head, event_cursor) in zip(rooms, answers, strict=True):
+            for room, (_, event_cursor) in zip(rooms, answers, strict=True):
                 self._event_cursors.pop(room, None)  # a cursor from an earlier follow is stale
                 self._advance(room, event_cursor)
-                queries.extend(self.hub.followed(room, head))
+            # Room by room, each join's page before the next room's `joined` (§5.1: pages
+            # in the order of the requests); the reader is woken to read the new rooms.
+            for room, (head, _) in zip(rooms, answers, strict=True):
+                queries = self.hub.followed(room, head)
+                if queries:
+                    await self._retry("wake the reader", self._broker.wake)
+                for query in queries:
+                    await self._answer(query)
             await self._retry("wake the reader", self._broker.wake)
-            for query in queries:
-                await self._answer(query)
 
     def _advance(self, room: str, cursor: str) -> None:
         """Move a room's event cursor forward only (a late read cannot replay events)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -82,6 +82,8 @@ class _Room:
     # joins wait for it. A single node always knows its rooms.
     following: bool = True
     waiting: list[tuple[Peer, int | None]] = attrs.field(factory=list)  # (peer, since)
+    # seq -> (message, this node's submission or None), waiting for a smaller seq
+    held: dict[int, tuple[StoredMessage, Any]] = attrs.field(factory=dict)
 
 
 class Hub:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Literal
+from typing import Final, Literal
 
 import attrs
 
@@ -94,6 +94,10 @@ class RoomEvent:
     value: str  # presence: "joined"/"left"; typing: "1"/"0"
 
 
+# While Redis is unreachable a node holds this many outgoing items (messages, presence,
+# typing) for it, unacked, and answers further messages with error `unavailable`.
+HOLD_MAX: Final = 10_000
+
 Outgoing = Submission | PresenceChange | RoomEvent  # what a node sends to Redis, in order
 
 
@@ -119,8 +123,12 @@ class SharedHub(Hub):
         # its join was counted cluster-wide before.
         self._outgoing: list[Outgoing] = []
         self._inflight: dict[str, Submission] = {}  # nonce -> submission not settled yet
+        # Accepted before the room's head was read (its join still waits): room -> them.
+        self._early: dict[str, list[tuple[StoredMessage, Submission]]] = {}
         self._nonces = 0
-        self.available = True  # False while Redis is unreachable: new messages are refused
+        # False while Redis is unreachable: messages are held (unacked) up to HOLD_MAX,
+        # then refused; new connections are refused (503).
+        self.available = True
 
     # --- the edge's side ----------------------------------------------------------------
 
@@ -152,13 +160,17 @@ class SharedHub(Hub):
         match outcome:
             case Accepted(seq=seq):
                 self._metrics.messages_in += 1
-                if not submission.acked:
-                    submission.acked = True
-                    ack = p.Ack(id=message.id, room=message.room, seq=seq)
-                    sender.deliver(frame_bytes(ack))
-            case Duplicate(room=room, seq=seq):
+                stored = attrs.evolve(message, seq=seq)
+                room = self._rooms.get(message.room)
+                if room is None:  # nobody here is in the room any more: just the ack
+                    self._ack(submission, seq)
+                elif not room.following:
+                    self._early.setdefault(room.name, []).append((stored, submission))
+                else:
+                    self._offer(room, stored, submission)
+            case Duplicate(room=room_name, seq=seq):
                 self._metrics.duplicates += 1
-                ack = p.Ack(id=message.id, room=room, seq=seq, duplicate=True)
+                ack = p.Ack(id=message.id, room=room_name, seq=seq, duplicate=True)
                 sender.deliver(frame_bytes(ack))
             case TooLong():
                 self._error(
@@ -180,6 +192,10 @@ class SharedHub(Hub):
             return []  # left meanwhile, or an earlier read already did it
         room.following = True
         room.head = room.released = head
+        early = self._early.pop(name, [])
+        for stored, submission in early:
+            if stored.seq <= head:  # in the history below joined.seq: the ack only
+                self._ack(submission, stored.seq)
         queries: list[HistoryQuery] = []
         waiting, room.waiting = room.waiting, []
         for peer, since in waiting:
@@ -192,28 +208,45 @@ class SharedHub(Hub):
                 )
                 if query is not None:
                     queries.append(query)
+        for stored, submission in early:
+            if stored.seq > head:
+                self._offer(room, stored, submission)
         return queries
 
     def apply(self, name: str, entries: Iterable[Appended]) -> None:
-        """Release entries read from a room's stream, ascending: acks due, then deliveries."""
+        """Entries read from a room's stream, ascending: release what is now in order."""
         room = self._rooms.get(name)
         if room is None or not room.following:
             return
         for entry in entries:
-            stored = entry.message
-            if stored.seq <= room.released:
-                continue  # read twice (a retried read): each seq is released once
-            submission = self._inflight.get(entry.nonce)
-            if submission is not None and not submission.acked:
-                submission.acked = True  # §4.1: the ack precedes the sender's copy
-                ack = p.Ack(id=stored.id, room=stored.room, seq=stored.seq)
-                submission.sender.deliver(frame_bytes(ack))
-            room.head = room.released = stored.seq
-            room.ring.append(stored)
-            wire = frame_bytes(stored.to_frame())
+            self._offer(room, entry.message, self._inflight.get(entry.nonce))
+
+    def _offer(self, room: _Room, stored: StoredMessage, submission: Submission | None) -> None:
+        """A stored message with its seq, from the reader or from this node's own send;
+        released (ack, then deliveries) once every smaller seq of the room is."""
+        if stored.seq <= room.released:
+            if submission is not None:
+                self._ack(submission, stored.seq)  # released already (read back first)
+            return
+        held = room.held.get(stored.seq)
+        if held is None or (submission is not None and held[1] is None):
+            room.held[stored.seq] = (stored, submission)
+        while (ready := room.held.pop(room.released + 1, None)) is not None:
+            message, sender = ready
+            if sender is not None:
+                self._ack(sender, message.seq)  # §4.1: the ack precedes the sender's copy
+            room.head = room.released = message.seq
+            room.ring.append(message)
+            wire = frame_bytes(message.to_frame())
             for member in room.members:
                 member.deliver(wire)
             self._metrics.deliveries += len(room.members)
+
+    def _ack(self, submission: Submission, seq: int) -> None:
+        if not submission.acked:
+            submission.acked = True
+            message = submission.message
+            submission.sender.deliver(frame_bytes(p.Ack(id=message.id, room=message.room, seq=seq)))
 
     def apply_event(self, event: RoomEvent) -> None:
         """Presence or typing from a node (this one's typing was delivered at once)."""
@@ -267,7 +300,7 @@ class SharedHub(Hub):
                 room=frame.room,
             )
             return
-        if not self.available:
+        if not self.available and len(self._outgoing) >= HOLD_MAX:
             self._error(
                 peer,
                 p.ErrorCode.UNAVAILABLE,
@@ -329,6 +362,10 @@ class SharedHub(Hub):
         if not room.members:
             self._metrics.rooms -= 1
             del self._rooms[name]  # stop reading its stream; Redis keeps the room
+            # Messages of this node waiting for an earlier seq are stored: ack them now.
+            for stored, submission in room.held.values():
+                if submission is not None:
+                    self._ack(submission, stored.seq)
 
     def _typing(self, peer: Peer, name: str, typing: bool) -> None:
         if name not in self._joined[peer]:
@@ -349,9 +386,8 @@ class SharedHub(Hub):
         )
 
     def _history(self, peer: Peer, req: p.HistoryRequest) -> HistoryQuery | None:
-        room = self._rooms.get(req.room)
-        if room is not None and room.following:
-            return super()._history(peer, req)
+        """Always from Redis: a client acked on another node finds its message here too,
+        though this node may not have read it yet."""
         if not peer.grant.allows(req.room):
             self._error(
                 peer,
