@@ -31,6 +31,7 @@ from coredis.tokens import PureToken
 from .shared import (
     Accepted,
     Appended,
+    Barrier,
     Duplicate,
     Outcome,
     Outgoing,
@@ -175,9 +176,12 @@ class Broker:
 
     # --- messages -----------------------------------------------------------------------
 
-    async def submit(self, batch: Sequence[Outgoing], window_ms: int) -> list[Outcome | None]:
+    async def submit(
+        self, batch: Sequence[Outgoing], window_ms: int
+    ) -> list[Outcome | dict[str, int] | None]:
         """Send messages (the send script), presence changes and typing, in order, in one
-        round trip; an `Outcome` per message, None for the rest.
+        round trip; an `Outcome` per message, the heads of a `Barrier`'s rooms, None for
+        the rest.
 
         Safe to retry after a failure: a message that was stored answers `Accepted` again
         (its nonce is remembered with its id), never a second seq; presence changes are
@@ -185,10 +189,17 @@ class Broker:
         """
         async with self._client.pipeline(transaction=False) as pipe:
             requests: list[Any] = [self._queue(pipe, item, window_ms) for item in batch]
-        return [
-            _outcome(await request) if isinstance(item, Submission) else None
-            for item, request in zip(batch, requests, strict=True)
-        ]
+        results: list[Outcome | dict[str, int] | None] = []
+        for item, request in zip(batch, requests, strict=True):
+            answer = await request
+            if isinstance(item, Submission):
+                results.append(_outcome(answer))
+            elif isinstance(item, Barrier):
+                rooms = list(item.heads)
+                results.append({r: int(h or 0) for r, h in zip(rooms, answer, strict=True)})
+            else:
+                results.append(None)
+        return results
 
     def _queue(self, pipe: Any, item: Outgoing, window_ms: int) -> Any:
         if isinstance(item, Submission):
@@ -212,6 +223,8 @@ class Broker:
                 ],
                 client=pipe,
             )
+        if isinstance(item, Barrier):
+            return pipe.mget([room_key(room, "head") for room in item.heads])
         if isinstance(item, PresenceChange):
             return self._presence(
                 keys=[

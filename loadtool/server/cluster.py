@@ -30,7 +30,7 @@ from .broker import DOWN, Broker
 from .config import ServerConfig
 from .hub import HistoryQuery, frame_bytes
 from .metrics import Metrics
-from .shared import Outcome, Outgoing, SharedHub, Submission
+from .shared import Barrier, Outcome, Outgoing, SharedHub, Submission
 from .storage import StorageError
 
 log = logging.getLogger("loadtool.server")
@@ -139,10 +139,15 @@ class ClusterEdge:
             )
             self._settle(batch, outcomes)
 
-    def _settle(self, batch: list[Outgoing], outcomes: list[Outcome | None]) -> None:
+    def _settle(
+        self, batch: list[Outgoing], outcomes: list[Outcome | dict[str, int] | None]
+    ) -> None:
         for item, outcome in zip(batch, outcomes, strict=True):
             if isinstance(item, Submission) and outcome is not None:
+                assert not isinstance(outcome, dict)
                 self.hub.settle(item, outcome)
+            elif isinstance(item, Barrier) and isinstance(outcome, dict):
+                self.hub.reached(item, outcome)
 
     async def _read_loop(self) -> None:
         while True:

@@ -66,6 +66,17 @@ class TooLong:
 Outcome = Accepted | Duplicate | TooLong
 
 
+@attrs.define(eq=False)
+class Barrier:
+    """An application `ping` from a member of rooms: its `pong` waits until this node has
+    released everything Redis had stored in those rooms when the ping arrived, so a pong
+    still means "you have what was sent before your ping", across nodes too."""
+
+    peer: Peer
+    ts: str | int | float | None
+    heads: dict[str, int] = attrs.field(factory=dict)  # room -> seq to reach; filled by Redis
+
+
 @attrs.frozen(kw_only=True)
 class Appended:
     """One entry of a room's stream: a stored message and the submission that made it."""
@@ -98,7 +109,7 @@ class RoomEvent:
 # typing) for it, unacked, and answers further messages with error `unavailable`.
 HOLD_MAX: Final = 10_000
 
-Outgoing = Submission | PresenceChange | RoomEvent  # what a node sends to Redis, in order
+Outgoing = Submission | PresenceChange | RoomEvent | Barrier  # what a node sends to Redis, in order
 
 
 class SharedHub(Hub):
@@ -123,6 +134,7 @@ class SharedHub(Hub):
         # its join was counted cluster-wide before.
         self._outgoing: list[Outgoing] = []
         self._inflight: dict[str, Submission] = {}  # nonce -> submission not settled yet
+        self._barriers: list[Barrier] = []  # pongs waiting for the reader to catch up
         # Accepted before the room's head was read (its join still waits): room -> them.
         self._early: dict[str, list[tuple[StoredMessage, Submission]]] = {}
         self._nonces = 0
@@ -133,8 +145,17 @@ class SharedHub(Hub):
     # --- the edge's side ----------------------------------------------------------------
 
     def followed_rooms(self) -> dict[str, int]:
-        """Room -> the last seq released here, for every room whose stream is read."""
-        return {name: room.released for name, room in self._rooms.items() if room.following}
+        """Room -> the seq to read its stream after: the last one released here, or held
+        (read already, waiting for an earlier one), for every room whose stream is read."""
+        return {
+            name: max(room.released, *room.held) if room.held else room.released
+            for name, room in self._rooms.items()
+            if room.following
+        }
+
+    def has_room(self, name: str) -> bool:
+        """This node has members in `name` (followed, or waiting for its head)."""
+        return name in self._rooms
 
     def local_presence(self) -> list[PresenceChange]:
         """Every (room, user) with a member connection here, as `joined` changes."""
@@ -182,6 +203,27 @@ class SharedHub(Hub):
                     room=message.room,
                 )
 
+    def handle(self, peer: Peer, frame: p.ClientFrame) -> HistoryQuery | None:
+        if isinstance(frame, p.Ping) and self._joined[peer]:
+            self._metrics.frames_in[frame.TYPE] += 1
+            self._emit(Barrier(peer=peer, ts=frame.ts, heads=dict.fromkeys(self._joined[peer], 0)))
+            return None
+        return super().handle(peer, frame)
+
+    def reached(self, barrier: Barrier, heads: dict[str, int]) -> None:
+        """Redis's heads for a barrier's rooms: pong once this node has released them."""
+        barrier.heads = heads
+        if not self._pong_if_reached(barrier):
+            self._barriers.append(barrier)
+
+    def _pong_if_reached(self, barrier: Barrier) -> bool:
+        for name, head in barrier.heads.items():
+            room = self._rooms.get(name)
+            if room is not None and room.following and room.released < head:
+                return False
+        barrier.peer.deliver(frame_bytes(p.Pong(ts=barrier.ts)))
+        return True
+
     def followed(self, name: str, head: int) -> list[HistoryQuery]:
         """The edge read `name`'s head: release the joins that waited for it.
 
@@ -219,7 +261,11 @@ class SharedHub(Hub):
         if room is None or not room.following:
             return
         for entry in entries:
-            self._offer(room, entry.message, self._inflight.get(entry.nonce))
+            if entry.nonce in self._inflight:
+                # This node's own message, read back before its send returned: `settle`
+                # offers it, so this node's acks go out in the order its clients sent.
+                continue
+            self._offer(room, entry.message, None)
 
     def _offer(self, room: _Room, stored: StoredMessage, submission: Submission | None) -> None:
         """A stored message with its seq, from the reader or from this node's own send;
@@ -241,6 +287,8 @@ class SharedHub(Hub):
             for member in room.members:
                 member.deliver(wire)
             self._metrics.deliveries += len(room.members)
+        if self._barriers:
+            self._barriers = [b for b in self._barriers if not self._pong_if_reached(b)]
 
     def _ack(self, submission: Submission, seq: int) -> None:
         if not submission.acked:
