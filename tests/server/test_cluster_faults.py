@@ -224,8 +224,9 @@ async def test_a_killed_node_s_client_resyncs_on_another_node_without_a_gap(
                     got.setdefault(frame.seq, frame)
                 elif isinstance(frame, p.Ack):
                     replay_acks.append(frame)
-        assert joined_seq >= head
+        # joined.seq is what node 2 had released (it may lag Redis); the rest came live.
         total = max(got)
+        assert total >= head
         assert sorted(got) == list(range(1, total + 1))  # no gap
         # Each of bob's messages is stored once: replays of stored ones got duplicate
         # acks with the original seq, the others were stored now.
