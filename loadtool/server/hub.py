@@ -84,6 +84,7 @@ class _Room:
     waiting: list[tuple[Peer, int | None]] = attrs.field(factory=list)  # (peer, since)
     # seq -> (message, this node's submission or None), waiting for a smaller seq
     held: dict[int, tuple[StoredMessage, Any]] = attrs.field(factory=dict)
+    read_to: int = 0  # the last seq read from the room's stream
 
 
 class Hub:

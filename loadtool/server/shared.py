@@ -145,10 +145,11 @@ class SharedHub(Hub):
     # --- the edge's side ----------------------------------------------------------------
 
     def followed_rooms(self) -> dict[str, int]:
-        """Room -> the seq to read its stream after: the last one released here, or held
-        (read already, waiting for an earlier one), for every room whose stream is read."""
+        """Room -> the seq to read its stream after (the last one read, or released), for
+        every room whose stream is read. Messages this node offered itself (`settle`) do
+        not move it: the reader must still read the other nodes' messages before them."""
         return {
-            name: max(room.released, *room.held) if room.held else room.released
+            name: max(room.released, room.read_to)
             for name, room in self._rooms.items()
             if room.following
         }
@@ -233,7 +234,7 @@ class SharedHub(Hub):
         if room is None or room.following:
             return []  # left meanwhile, or an earlier read already did it
         room.following = True
-        room.head = room.released = head
+        room.head = room.released = room.read_to = head
         early = self._early.pop(name, [])
         for stored, submission in early:
             if stored.seq <= head:  # in the history below joined.seq: the ack only
@@ -261,6 +262,7 @@ class SharedHub(Hub):
         if room is None or not room.following:
             return
         for entry in entries:
+            room.read_to = max(room.read_to, entry.message.seq)
             if entry.nonce in self._inflight:
                 # This node's own message, read back before its send returned: `settle`
                 # offers it, so this node's acks go out in the order its clients sent.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -13,6 +14,7 @@ import trio
 from loadtool import protocol as p
 from loadtool.scenario import parse_scenario
 from loadtool.server.app import RunningServer
+from loadtool.server.config import Limits
 from loadtool.swarm.engine import RunSettings, run_scenario
 from tests.conftest import SECRET, Client, Clients
 from tests.redisproc import RedisProcess
@@ -27,8 +29,13 @@ async def cluster(redis_server: RedisProcess, nursery: trio.Nursery) -> AsyncIte
     await opened.aclose()
 
 
-async def _nodes(clients: Clients, redis: RedisProcess, count: int) -> list[RunningServer]:
-    return [await clients.start(redis_url=redis.url, node_id=f"node-{i}") for i in range(count)]
+async def _nodes(
+    clients: Clients, redis: RedisProcess, count: int, **overrides: Any
+) -> list[RunningServer]:
+    return [
+        await clients.start(redis_url=redis.url, node_id=f"node-{i}", **overrides)
+        for i in range(count)
+    ]
 
 
 async def test_a_message_sent_on_one_node_reaches_members_on_the_other(
@@ -77,11 +84,12 @@ async def test_concurrent_senders_on_three_nodes_share_one_gap_free_seq(
     redis_server: RedisProcess, cluster: Clients
 ) -> None:
     """Three senders, one per node, 30 messages each, all at once: every member on every
-    node sees seqs 1..90 exactly once, in order, and the acks name the same seqs."""
-    nodes = await _nodes(cluster, redis_server, 3)
+    node sees seqs 1..450 exactly once, in order, and the acks name the same seqs."""
+    fast = Limits(rate_per_s=1000, rate_burst=1000)  # the senders do not pace themselves
+    nodes = await _nodes(cluster, redis_server, 3, limits=fast)
     users = ["ann", "ben", "cat"]
     members = [await cluster.connect(node, user) for node, user in zip(nodes, users, strict=True)]
-    per_sender = 30
+    per_sender = 150
     acks: dict[str, list[int]] = {user: [] for user in users}
 
     async def send_all(client: Client) -> None:
@@ -109,7 +117,7 @@ async def test_concurrent_senders_on_three_nodes_share_one_gap_free_seq(
     # Every node delivered the same message under each seq.
     assert len({tuple((m.seq, m.sender_id, m.id) for m in got) for got in received}) == 1
     # Each sender's acks are for its own messages (the ack precedes its copy, so all
-    # acks have arrived once all messages have), and together they cover 1..90.
+    # acks have arrived once all messages have), and together they cover 1..450.
     by_seq = {m.seq: m.sender_id for m in received[0]}
     for user in users:
         assert len(acks[user]) == per_sender
