@@ -10,10 +10,11 @@ bench/fanout.py (C clients in one room, each sending R messages/s for S seconds)
 - `redis-2`: two `--redis` nodes, clients split half and half.
 
 After a warm-up (see `_warm_up`), it reads the CPU time of every server process and of
-redis-server from /proc and prints, per set-up, the medians over the rounds of deliveries per node CPU-second, microseconds of
-node CPU per delivery, microseconds of Redis CPU per delivery, and the achieved wall-clock
-deliveries/s. "What Redis adds per delivery" is redis-1 minus plain (node CPU), plus
-Redis's own CPU. Bounded in count and time; loopback only; needs redis-server.
+redis-server from /proc and prints, per set-up, the medians over the rounds of deliveries
+per node CPU-second, microseconds of node CPU per delivery, microseconds of Redis CPU per
+delivery, and the achieved wall-clock deliveries/s. "What Redis adds per delivery" is
+redis-1 minus plain (node CPU), plus Redis's own CPU.
+Bounded in count and time; loopback only; needs redis-server.
 """
 
 from __future__ import annotations
