@@ -103,6 +103,8 @@ async def _warm_up(url: str) -> None:
     async with trio.open_nursery() as nursery:
         token = p.mint_token(SECRET, "warm-up", [ROOM])
         ws = await connect_websocket_url(nursery, f"{url}?token={token}")
+        while not (await ws.get_message()).startswith('{"type":"joined"'):
+            pass  # a message sent before `joined` may come back only through history
         for i in range(WARM_UP):
             await ws.send_message(
                 p.encode(p.SendMessage(id=f"w-{i}", room=ROOM, text="w")).decode()
