@@ -412,8 +412,9 @@ class SharedHub(Hub):
         if not room.members:
             self._metrics.rooms -= 1
             del self._rooms[name]  # stop reading its stream; Redis keeps the room
-            # Messages of this node waiting for an earlier seq are stored: ack them now.
-            for stored, submission in room.held.values():
+            # Messages of this node waiting for an earlier seq (or for the room's head)
+            # are stored: ack them now.
+            for stored, submission in [*room.held.values(), *self._early.pop(name, [])]:
                 if submission is not None:
                     self._ack(submission, stored.seq)
 
