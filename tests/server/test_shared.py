@@ -116,7 +116,7 @@ def test_a_join_waits_for_the_head_and_the_sender_s_early_ack_is_not_lost() -> N
 def test_a_message_stored_while_its_room_is_left_is_still_acked() -> None:
     """The sender leaves before the room's head is read: its stored message is acked
     anyway (§4.2: a stored message is acked), with no delivery and no joined."""
-    hub, follows = _hub()
+    hub, _ = _hub()
     alice = _peer("alice", "r")
     hub.connect(alice, ["r"])
     mine = _sent(hub, alice, "m-1", "r")
