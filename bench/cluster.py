@@ -106,9 +106,8 @@ async def _warm_up(url: str) -> None:
         while not (await ws.get_message()).startswith('{"type":"joined"'):
             pass  # a message sent before `joined` may come back only through history
         for i in range(WARM_UP):
-            await ws.send_message(
-                p.encode(p.SendMessage(id=f"w-{i}", room=ROOM, text="w")).decode()
-            )
+            frame = p.SendMessage(id=f"w-{url}-{i}", room=ROOM, text="w")  # unique: dedupe
+            await ws.send_message(p.encode(frame).decode())
         seen = 0
         while seen < WARM_UP:
             if (await ws.get_message()).startswith('{"type":"message"'):
