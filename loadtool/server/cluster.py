@@ -2,16 +2,16 @@
 
 One task per flow, each with its own retry loop, so a slow flow never holds another up:
 
-- submit: batches of new messages -> the send script (group commit, one round trip);
+- submit: what the hub sends out, in order (messages through the send script, presence
+  changes, typing, ping barriers), one pipeline per batch (group commit, one round trip);
 - read: XREAD BLOCK on the streams of every followed room -> deliveries, presence, typing;
 - follow: a room's head for joins that wait on it, then the re-sync pages they asked for;
-- publish: presence changes and typing -> Redis;
 - liveness: this node's heartbeat key, and the reaping of nodes whose key expired.
 
 While Redis is unreachable every flow retries with capped exponential backoff; the node
-refuses new messages (error `unavailable`), /healthz answers 503, and nothing is acked
-that Redis has not stored. A read resumes from the last seq released, so nothing is
-skipped or repeated once Redis is back.
+holds new messages unacked (then refuses them with error `unavailable`), refuses new
+connections, /healthz answers 503, and nothing is acked that Redis has not stored. A read
+resumes from the last seq read, so nothing is skipped or repeated once Redis is back.
 """
 
 from __future__ import annotations
