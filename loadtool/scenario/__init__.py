@@ -9,6 +9,7 @@ from .loader import parse_scenario as parse_scenario
 from .model import Arrival as Arrival
 from .model import Auth as Auth
 from .model import Behaviour as Behaviour
+from .model import Capacity as Capacity
 from .model import CommandFault as CommandFault
 from .model import Dialect as Dialect
 from .model import DropFault as DropFault
@@ -17,6 +18,7 @@ from .model import FixedSize as FixedSize
 from .model import MessageSize as MessageSize
 from .model import NormalSize as NormalSize
 from .model import Phase as Phase
+from .model import Plan as Plan
 from .model import PhaseWindow as PhaseWindow
 from .model import Population as Population
 from .model import Reconnect as Reconnect
@@ -27,6 +29,7 @@ from .model import ScenarioError as ScenarioError
 from .model import Spread as Spread
 from .model import Target as Target
 from .model import UniformSize as UniformSize
+from .model import Vary as Vary
 from .thresholds import KNOWN_METRICS as KNOWN_METRICS
 from .thresholds import MetricKind as MetricKind
 from .thresholds import Operator as Operator
@@ -35,4 +38,5 @@ from .thresholds import ThresholdError as ThresholdError
 from .thresholds import ThresholdResult as ThresholdResult
 from .thresholds import evaluate as evaluate
 from .thresholds import metric_kind as metric_kind
+from .thresholds import parse_slo as parse_slo
 from .thresholds import parse_threshold as parse_threshold

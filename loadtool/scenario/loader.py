@@ -31,6 +31,7 @@ from .model import (
     Arrival,
     Auth,
     Behaviour,
+    Capacity,
     CommandFault,
     DropFault,
     Fault,
@@ -38,6 +39,7 @@ from .model import (
     MessageSize,
     NormalSize,
     Phase,
+    Plan,
     Population,
     Reconnect,
     RestartServerFault,
@@ -48,7 +50,7 @@ from .model import (
     build_under,
     join_path,
 )
-from .thresholds import Threshold, ThresholdError, parse_threshold
+from .thresholds import Threshold, ThresholdError, parse_slo, parse_threshold
 
 T = TypeVar("T")
 
@@ -64,6 +66,7 @@ ROOT_KEYS: Final = (
     "faults",
     "drain",
     "thresholds",
+    "capacity",
 )
 TARGET_KEYS: Final = ("url", "urls", "dialect", "auth", "insecure", "ca_file")
 AUTH_KEYS: Final = ("secret", "tokens", "none")
@@ -90,6 +93,18 @@ SIZE_KEYS: Final = ("min", "max", "mean", "stddev")
 RECONNECT_KEYS: Final = ("policy", "base", "cap")
 FAULT_KEYS: Final = ("at", "drop", "restart_server", "command")
 FAULT_ACTIONS: Final = ("drop", "restart_server", "command")
+CAPACITY_KEYS: Final = (
+    "vary",
+    "start",
+    "factor",
+    "max_steps",
+    "step_duration",
+    "warmup",
+    "resolution",
+    "slo",
+    "plan",
+)
+PLAN_KEYS: Final = ("users", "rooms", "rate", "fanout", "headroom")
 
 DURATION: Final = "a duration such as 500ms, 10s or 5m"
 RATE: Final = "a rate such as 10/s, 30/m or 5 (per second)"
@@ -405,6 +420,7 @@ class _Reader:
         kwargs |= self.optional(entries, "", "faults", self.faults)
         kwargs |= _renamed(self.optional(entries, "", "drain", self.duration), drain="drain_s")
         kwargs |= self.optional(entries, "", "thresholds", self.thresholds)
+        kwargs |= self.optional(entries, "", "capacity", self.capacity)
         return build_under("", Scenario, **kwargs)
 
     def target(self, node: Node, path: str) -> Target:
@@ -589,6 +605,52 @@ class _Reader:
             except ThresholdError as err:
                 raise self.error(item, item_path, err.message) from None
         return tuple(result)
+
+    def capacity(self, node: Node, path: str) -> Capacity:
+        entries = self.mapping(
+            node, path, CAPACITY_KEYS, "a capacity mapping such as {vary: clients, start: 50}"
+        )
+        kwargs: dict[str, Any] = {}
+        kwargs |= self.optional(entries, path, "vary", self.choice)
+        kwargs |= self.optional(entries, path, "start", self.rate)
+        kwargs |= self.optional(entries, path, "factor", self.number)
+        kwargs |= self.optional(entries, path, "max_steps", self.integer)
+        kwargs |= _renamed(
+            self.optional(entries, path, "step_duration", self.duration),
+            step_duration="step_duration_s",
+        )
+        kwargs |= _renamed(self.optional(entries, path, "warmup", self.duration), warmup="warmup_s")
+        kwargs |= self.optional(entries, path, "resolution", self.percent)
+        kwargs |= self.optional(entries, path, "slo", self.slo)
+        kwargs |= self.optional(entries, path, "plan", self.plan)
+        return build_under(path, Capacity, **kwargs)
+
+    def slo(self, node: Node, path: str) -> tuple[Threshold, ...]:
+        """A list of thresholds, or one string of them joined by commas."""
+        if isinstance(node, SequenceNode):
+            return self.thresholds(node, path)
+        text = self.string(node, path, "an SLO such as 'latency.p99<100ms,lost==0' or a list")
+        try:
+            return parse_slo(text)
+        except ThresholdError as err:
+            raise self.error(node, path, err.message) from None
+
+    def plan(self, node: Node, path: str) -> Plan:
+        entries = self.mapping(
+            node, path, PLAN_KEYS, "a plan such as {users: 50000, rooms: 5000, rate: 0.2/s}"
+        )
+        kwargs: dict[str, Any] = {
+            "users": self.integer(
+                self.required(entries, node, path, "users", "a number of users"), f"{path}.users"
+            ),
+            "rate": self.rate(
+                self.required(entries, node, path, "rate", f"{RATE} per user"), f"{path}.rate"
+            ),
+        }
+        kwargs |= self.optional(entries, path, "rooms", self.integer)
+        kwargs |= self.optional(entries, path, "fanout", self.number)
+        kwargs |= self.optional(entries, path, "headroom", self.percent)
+        return build_under(path, Plan, **kwargs)
 
 
 def _at(entries: _Entries, key: str, path: str = "") -> tuple[Node, str]:

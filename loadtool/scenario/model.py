@@ -575,6 +575,150 @@ class CommandFault:
 Fault = DropFault | RestartServerFault | CommandFault
 
 
+# -- capacity (loadtool capacity) --------------------------------------------------------
+
+
+DEFAULT_CAPACITY_FACTOR: Final = 2.0  # each growth step multiplies the load by this
+DEFAULT_CAPACITY_MAX_STEPS: Final = 8
+DEFAULT_CAPACITY_STEP_S: Final = 15.0  # seconds measured per step (after the warm-up)
+DEFAULT_CAPACITY_WARMUP_S: Final = 5.0  # seconds per step not measured
+DEFAULT_CAPACITY_RESOLUTION: Final = 0.1  # bisect until (bad - good) / good <= this
+DEFAULT_PLAN_HEADROOM: Final = 0.3  # 30% spare capacity per node
+
+
+class Vary(enum.StrEnum):
+    """The load dimension a capacity search varies (docs/capacity.md)."""
+
+    CLIENTS = "clients"  # population.clients (closed model)
+    ARRIVAL_RATE = "arrival_rate"  # population.arrival.rate, arrivals/s (open model)
+    SEND_RATE = "send_rate"  # behaviour.send_rate, messages/s per client
+
+    @property
+    def unit(self) -> str:
+        return _VARY_UNITS[self]
+
+
+_VARY_UNITS: Final = {
+    Vary.CLIENTS: "clients",
+    Vary.ARRIVAL_RATE: "arrivals/s",
+    Vary.SEND_RATE: "messages/s per client",
+}
+
+
+def _vary(value: Vary | str | None) -> Vary | None:
+    if value is None:
+        return None
+    try:
+        return Vary(value)
+    except ValueError:
+        raise _choice_error("vary", Vary, value) from None
+
+
+def _fraction(key: str, *, allow_zero: bool, below_one: bool) -> Callable[[Any, Any, Any], None]:
+    def check(_inst: Any, _attr: Any, value: float) -> None:
+        ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+        if below_one:
+            ok = ok and value < 1
+        if not ok:
+            low = "at least 0%" if allow_zero else "above 0%"
+            high = " and below 100%" if below_one else ""
+            raise _expected(key, f"a percentage {low}{high}", f"{value * 100:g}%")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """A target population to plan nodes for (docs/capacity.md, "Planning").
+
+    Deliveries needed per second = users x rate x fanout; `fanout` is the deliveries per
+    message (the members of its room, the sender's own copy included) and defaults to
+    users / rooms (one room each, rooms of equal size).
+    """
+
+    users: int = attrs.field(validator=_count("users", 1))  # connected at once
+    rate: float = attrs.field(validator=_rate("rate", allow_zero=False))  # msgs/s per user
+    rooms: int | None = attrs.field(default=None, validator=_count("rooms", 1))
+    fanout: float | None = attrs.field(default=None)  # deliveries per message
+    headroom: float = attrs.field(
+        default=DEFAULT_PLAN_HEADROOM,
+        validator=_fraction("headroom", allow_zero=True, below_one=False),
+    )
+
+    @fanout.validator
+    def _check_fanout(self, _attr: Any, value: float | None) -> None:
+        if value is not None and not (math.isfinite(value) and value >= 1):
+            raise _expected("fanout", "deliveries per message of at least 1", f"{value:g}")
+
+    def __attrs_post_init__(self) -> None:
+        if self.fanout is None and self.rooms is None:
+            raise _expected("fanout", "'fanout' or 'rooms' (fanout = users / rooms)", "neither")
+
+    @property
+    def deliveries_per_message(self) -> float:
+        if self.fanout is not None:
+            return self.fanout
+        assert self.rooms is not None  # one of the two, by construction
+        return self.users / self.rooms
+
+    @property
+    def messages_per_s(self) -> float:
+        return self.users * self.rate
+
+    @property
+    def deliveries_per_s(self) -> float:
+        return self.messages_per_s * self.deliveries_per_message
+
+
+def _slo_terms(values: Iterable[Threshold]) -> tuple[Threshold, ...]:
+    return tuple(values)
+
+
+@attrs.frozen(kw_only=True)
+class Capacity:
+    """How `loadtool capacity` searches (docs/capacity.md). None: resolved per scenario.
+
+    `vary` None: clients in the closed model, arrival_rate in the open one. `start` None:
+    the scenario's own value of the varied dimension. `slo` empty: the scenario's
+    `thresholds` are the SLO.
+    """
+
+    vary: Vary | None = attrs.field(default=None, converter=_vary)
+    start: float | None = attrs.field(default=None)
+    factor: float = attrs.field(default=DEFAULT_CAPACITY_FACTOR)
+    max_steps: int = attrs.field(
+        default=DEFAULT_CAPACITY_MAX_STEPS, validator=_count("max_steps", 2)
+    )
+    step_duration_s: float = attrs.field(
+        default=DEFAULT_CAPACITY_STEP_S, validator=_duration("step_duration", allow_zero=False)
+    )
+    warmup_s: float = attrs.field(
+        default=DEFAULT_CAPACITY_WARMUP_S, validator=_duration("warmup", allow_zero=True)
+    )
+    resolution: float = attrs.field(
+        default=DEFAULT_CAPACITY_RESOLUTION,
+        validator=_fraction("resolution", allow_zero=False, below_one=True),
+    )
+    slo: tuple[Threshold, ...] = attrs.field(default=(), converter=_slo_terms)
+    plan: Plan | None = None
+
+    @start.validator
+    def _check_start(self, _attr: Any, value: float | None) -> None:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise _expected("start", "a load above 0", f"{value:g}")
+
+    @factor.validator
+    def _check_factor(self, _attr: Any, value: float) -> None:
+        if not (math.isfinite(value) and value > 1):
+            raise _expected("factor", "a growth factor above 1 such as 2", f"{value:g}")
+
+    def resolved_vary(self, population: Population) -> Vary:
+        """`vary`, or the default for the population's model."""
+        if self.vary is not None:
+            return self.vary
+        return Vary.CLIENTS if population.clients is not None else Vary.ARRIVAL_RATE
+
+
 # -- the scenario ------------------------------------------------------------------------
 
 
@@ -618,6 +762,7 @@ class Scenario:
     behaviour: Behaviour = attrs.field(factory=Behaviour)
     faults: tuple[Fault, ...] = attrs.field(default=(), converter=_faults)
     thresholds: tuple[Threshold, ...] = attrs.field(default=(), converter=_thresholds)
+    capacity: Capacity = attrs.field(factory=Capacity)  # only `loadtool capacity` reads it
     # Where the scenario came from (results.json `scenario`); not part of its identity.
     file: str | None = attrs.field(default=None, eq=False)
     sha256: str | None = attrs.field(default=None, eq=False)  # of the file's bytes
@@ -642,6 +787,7 @@ class Scenario:
                 "1 with the seed dialect (one broadcast room)",
                 str(self.population.rooms),
             )
+        self._check_capacity()
         total = self.total_duration_s
         for index, fault in enumerate(self.faults):
             if fault.at_s > total:
@@ -656,6 +802,26 @@ class Scenario:
                     "the embedded server (no target url); use 'command' for a foreign one",
                     f"target {', '.join(self.target.urls)}",
                 )
+
+    def _check_capacity(self) -> None:
+        capacity = self.capacity
+        vary = capacity.resolved_vary(self.population)
+        closed = self.population.clients is not None
+        if vary is Vary.CLIENTS and not closed:
+            raise _expected(
+                "capacity.vary",
+                "arrival_rate or send_rate with the open model (population.arrival)",
+                "clients",
+            )
+        if vary is Vary.ARRIVAL_RATE and closed:
+            raise _expected(
+                "capacity.vary",
+                "clients or send_rate with the closed model (population.clients)",
+                "arrival_rate",
+            )
+        start = capacity.start
+        if vary is Vary.CLIENTS and start is not None and start != math.floor(start):
+            raise _expected("capacity.start", "a whole number of clients", f"{start:g}")
 
     def _check_phases(self) -> None:
         closed = self.population.clients

@@ -202,3 +202,36 @@ def _value(metric: str, kind: MetricKind, raw: str, text: str) -> float:
     ratio = f"{metric}.rate"
     hint = f"; for a percentage use {ratio!r}" if raw.endswith("%") and ratio in RATIOS else ""
     raise ThresholdError(text, f"expected a plain count such as 0 or 100, found {raw!r}{hint}")
+
+
+def parse_slo(text: str) -> tuple[Threshold, ...]:
+    """A service-level objective: thresholds joined by commas, all of which must hold,
+    e.g. `latency.p99<100ms,lost==0` (`loadtool capacity --slo`, docs/capacity.md).
+
+    Raises:
+        ThresholdError: naming the bad term by its position and text; an empty SLO or an
+            empty term (a stray comma) is refused too.
+    """
+    terms = text.split(",")
+    if not text.strip():
+        raise ThresholdError(
+            text, f"expected thresholds joined by commas such as {_SLO_EXAMPLE}, found nothing"
+        )
+    parsed = []
+    for number, term in enumerate(terms, start=1):
+        if not term.strip():
+            raise ThresholdError(
+                text,
+                f"SLO term {number} of {len(terms)} is empty: expected thresholds joined by "
+                f"commas such as {_SLO_EXAMPLE}",
+            )
+        try:
+            parsed.append(parse_threshold(term))
+        except ThresholdError as err:
+            raise ThresholdError(
+                text, f"SLO term {number} {term.strip()!r}: {err.message}"
+            ) from None
+    return tuple(parsed)
+
+
+_SLO_EXAMPLE: Final = "'latency.p99<100ms,lost==0'"
