@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 import attrs
@@ -85,6 +85,10 @@ _FAMILY_LIMITS: Final = {
 }
 
 
+def _terms(values: Iterable[Threshold]) -> tuple[Threshold, ...]:
+    return tuple(values)
+
+
 def _positive(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{attr.name} must be a finite number above 0, got {value!r}")
@@ -94,7 +98,7 @@ def _positive(_inst: object, attr: attrs.Attribute[float], value: float) -> None
 class SearchConfig:
     """The search's bounds. Loads are in the varied dimension's unit."""
 
-    slo: tuple[Threshold, ...] = attrs.field(converter=tuple)
+    slo: tuple[Threshold, ...] = attrs.field(converter=_terms)
     start: float = attrs.field(validator=_positive)
     factor: float = attrs.field()
     max_steps: int = attrs.field(validator=attrs.validators.ge(1))
@@ -368,11 +372,10 @@ class CapacitySearch:
 
     def _finish(self, reason: EndReason) -> Finished:
         good, bad = self._good, self._bad
-        if reason is EndReason.FOUND and bad is not None and bad.verdict is Verdict.UNMEASURABLE:
-            reason = EndReason.GENERATOR_SATURATED  # bracketed by the generator, not the server
-        if reason is EndReason.SLO_NEVER_HELD and bad is not None:
-            if bad.verdict is Verdict.UNMEASURABLE:
-                reason = EndReason.GENERATOR_SATURATED
+        # Bracketed (or never held) because of the generator, not the server.
+        bounded_by_generator = bad is not None and bad.verdict is Verdict.UNMEASURABLE
+        if reason in (EndReason.FOUND, EndReason.SLO_NEVER_HELD) and bounded_by_generator:
+            reason = EndReason.GENERATOR_SATURATED
         if reason is EndReason.GENERATOR_SATURATED:
             limited_by = Limit.GENERATOR
         elif bad is not None and bad.limit is not None:

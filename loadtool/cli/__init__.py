@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .capacity import capacity
 from .compare import compare
 from .conform import conform
 from .fuzz import fuzz
@@ -24,6 +25,7 @@ def cli() -> None:
     """Load testing and protocol conformance for real-time WebSocket chat servers."""
 
 
+cli.add_command(capacity)
 cli.add_command(compare)
 cli.add_command(conform)
 cli.add_command(fuzz)

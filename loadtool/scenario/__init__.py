@@ -18,8 +18,8 @@ from .model import FixedSize as FixedSize
 from .model import MessageSize as MessageSize
 from .model import NormalSize as NormalSize
 from .model import Phase as Phase
-from .model import Plan as Plan
 from .model import PhaseWindow as PhaseWindow
+from .model import Plan as Plan
 from .model import Population as Population
 from .model import Reconnect as Reconnect
 from .model import ReconnectPolicy as ReconnectPolicy

@@ -136,9 +136,11 @@ def test_the_knee_is_bracketed_within_the_resolution(
     result = run(search, model.measure)
     assert result.reason is EndReason.FOUND
     assert not result.lower_bound
-    assert result.sustainable is not None and result.upper is not None
+    assert result.sustainable is not None
+    assert result.upper is not None
     fuzz = 1 + 1e-9  # a load on the knee itself may round either way
-    assert result.sustainable < knee * fuzz and knee < result.upper * fuzz
+    assert result.sustainable < knee * fuzz
+    assert knee < result.upper * fuzz
     gap = result.upper - result.sustainable
     assert gap / result.sustainable <= resolution or (whole and gap <= 1)
     assert abs(knee - result.sustainable) <= max(resolution * result.sustainable, 1)
@@ -155,10 +157,13 @@ def test_a_worked_example() -> None:
     loads = [step.load for step in result.steps]
     assert loads[:5] == [100, 200, 400, 800, 1600]
     assert [s.stage for s in result.steps[:6]] == ["grow"] * 5 + ["bisect"]
-    assert result.sustainable is not None and 855 <= result.sustainable < 900
-    assert result.upper is not None and result.upper >= 900
+    assert result.sustainable is not None
+    assert 855 <= result.sustainable < 900
+    assert result.upper is not None
+    assert result.upper >= 900
     verdicts = {step.load: step.verdict for step in result.steps}
-    assert verdicts[800] is Verdict.HELD and verdicts[1600] is Verdict.BROKEN
+    assert verdicts[800] is Verdict.HELD
+    assert verdicts[1600] is Verdict.BROKEN
 
 
 def test_a_start_above_the_knee_descends_first() -> None:
@@ -167,7 +172,8 @@ def test_a_start_above_the_knee_descends_first() -> None:
     assert [s.stage for s in result.steps[:3]] == ["grow", "descend", "descend"]
     assert result.steps[0].verdict is Verdict.BROKEN
     assert result.reason is EndReason.FOUND
-    assert result.sustainable is not None and 810 <= result.sustainable < 900
+    assert result.sustainable is not None
+    assert 810 <= result.sustainable < 900
 
 
 def test_a_generator_saturating_first_gives_a_lower_bound() -> None:
@@ -178,7 +184,8 @@ def test_a_generator_saturating_first_gives_a_lower_bound() -> None:
     assert result.reason is EndReason.GENERATOR_SATURATED
     assert result.lower_bound
     assert result.limited_by is Limit.GENERATOR
-    assert result.sustainable is not None and 270 <= result.sustainable < 300
+    assert result.sustainable is not None
+    assert 270 <= result.sustainable < 300
     assert result.sustainable < model.knee(100)
     assert any(step.verdict is Verdict.UNMEASURABLE for step in result.steps)
     assert "lower bound" in result.detail
@@ -191,7 +198,9 @@ def test_a_saturated_step_that_still_held_stops_the_growth() -> None:
     result = run(CapacitySearch(config(start=50.0, whole=True)), model.measure)
     assert [step.load for step in result.steps] == [50, 100, 200]
     assert result.reason is EndReason.GENERATOR_SATURATED
-    assert result.sustainable == 200 and result.lower_bound and result.upper is None
+    assert result.sustainable == 200
+    assert result.lower_bound
+    assert result.upper is None
 
 
 def test_the_budget_ends_the_search_before_a_step_that_does_not_fit() -> None:
@@ -199,8 +208,10 @@ def test_the_budget_ends_the_search_before_a_step_that_does_not_fit() -> None:
     result = run(search, Model(cap=1e6, base_ms=10).measure)
     assert len(result.steps) == 3  # at 0, 20 and 40 s; at 60 s only 5 s are left
     assert result.reason is EndReason.BUDGET
-    assert result.lower_bound and result.limited_by is Limit.NONE
-    assert result.sustainable == 40.0 and result.upper is None
+    assert result.lower_bound
+    assert result.limited_by is Limit.NONE
+    assert result.sustainable == 40.0
+    assert result.upper is None
 
 
 def test_a_step_longer_than_estimated_raises_the_estimate() -> None:
@@ -208,14 +219,16 @@ def test_a_step_longer_than_estimated_raises_the_estimate() -> None:
     model = Model(cap=1e6, base_ms=10)
     result = run(search, lambda load: model.measure(load, wall_s=30.0))
     # 0 s: run (estimate 10); 30 s: 70 left >= 30; 60 s: 40 left >= 30; 90 s: 10 < 30.
-    assert len(result.steps) == 3 and result.reason is EndReason.BUDGET
+    assert len(result.steps) == 3
+    assert result.reason is EndReason.BUDGET
     assert search.step_cost_s() == 30.0
 
 
 def test_the_step_limit_ends_the_search() -> None:
     result = run(CapacitySearch(config(max_steps=3)), Model(cap=1e6, base_ms=10).measure)
     assert [step.load for step in result.steps] == [10, 20, 40]
-    assert result.reason is EndReason.STEP_LIMIT and result.lower_bound
+    assert result.reason is EndReason.STEP_LIMIT
+    assert result.lower_bound
 
 
 def test_a_failed_step_ends_with_server_error() -> None:
@@ -226,7 +239,8 @@ def test_a_failed_step_ends_with_server_error() -> None:
 
     result = run(CapacitySearch(config()), measure)
     assert result.reason is EndReason.SERVER_ERROR
-    assert result.sustainable == 20.0 and result.lower_bound
+    assert result.sustainable == 20.0
+    assert result.lower_bound
     assert result.steps[-1].verdict is Verdict.FAILED
     assert "the server exited with code 1" in result.detail
 
@@ -236,14 +250,16 @@ def test_the_slo_never_holding_ends_without_an_answer() -> None:
     result = run(CapacitySearch(config(start=8.0, whole=True)), model.measure)
     assert [step.load for step in result.steps] == [8, 4, 2, 1]
     assert result.reason is EndReason.SLO_NEVER_HELD
-    assert result.sustainable is None and not result.found
+    assert result.sustainable is None
+    assert not result.found
 
 
 def test_the_limit_names_what_broke() -> None:
     loss = Model(cap=1e6, base_ms=10, lost_from=100)
     result = run(CapacitySearch(config(start=50.0, whole=True)), loss.measure)
     assert result.limited_by is Limit.LOSS
-    assert result.sustainable is not None and 90 <= result.sustainable < 100
+    assert result.sustainable is not None
+    assert 90 <= result.sustainable < 100
 
     busy = Model(cap=1000, base_ms=10, server_cpu=lambda load: min(1.0, load / 900))
     result = run(CapacitySearch(config(start=100.0, whole=True)), busy.measure)
@@ -257,7 +273,8 @@ def test_a_shortfall_breaks_the_step_as_connections() -> None:
     record = search.record(
         StepOutcome(load=10.0, metrics={"latency.p99": 5.0, "lost": 0.0}, shortfall="8 of 10")
     )
-    assert record.verdict is Verdict.BROKEN and record.limit is Limit.CONNECTIONS
+    assert record.verdict is Verdict.BROKEN
+    assert record.limit is Limit.CONNECTIONS
 
 
 def test_a_metric_that_was_not_measured_fails_the_slo() -> None:
@@ -288,7 +305,8 @@ def test_abandon_ends_with_the_reason_and_keeps_the_answer() -> None:
         search.record(model.measure(step.load))
     search.next_action(0.0)
     result = search.abandon(EndReason.BUDGET)
-    assert result.reason is EndReason.BUDGET and result.sustainable == 20.0
+    assert result.reason is EndReason.BUDGET
+    assert result.sustainable == 20.0
     assert search.next_action(0.0) is result
 
 

@@ -11,18 +11,21 @@ import pytest
 
 from loadtool.scenario import (
     Auth,
+    Capacity,
     CommandFault,
     Dialect,
     DropFault,
     FixedSize,
     NormalSize,
     Phase,
+    Plan,
     ReconnectPolicy,
     RestartServerFault,
     Scenario,
     ScenarioError,
     Spread,
     UniformSize,
+    Vary,
     load_scenario,
     parse_scenario,
 )
@@ -105,7 +108,7 @@ MALFORMED = {
         "behavior",
         "unknown key 'behavior'; did you mean 'behaviour'? (expected one of: name, "
         "description, seed, target, population, phases, duration, behaviour, faults, "
-        "drain, thresholds)",
+        "drain, thresholds, capacity)",
     ),
     "unknown nested key with a suggestion": (
         "name: t\npopulation:\n  clients: 10\n  room: 3\nduration: 1s\n",
@@ -891,3 +894,87 @@ def test_shipped_scenarios_load(path: Path) -> None:
     assert scenario.target.embedded  # they run as written, against the embedded server
     assert scenario.thresholds
     assert len(scenario.membership()) == scenario.population.capacity
+
+
+def test_capacity_section() -> None:
+    scenario = parse(
+        BASE
+        + textwrap.dedent(
+            """\
+        capacity:
+          vary: clients
+          start: 50
+          factor: 1.5
+          max_steps: 6
+          step_duration: 20s
+          warmup: 3s
+          resolution: 5%
+          slo: latency.p99<100ms, lost==0
+          plan: {users: 50000, rooms: 5000, rate: 0.2/s, headroom: 25%}
+        """
+        )
+    )
+    capacity = scenario.capacity
+    assert capacity.vary is Vary.CLIENTS
+    assert capacity.start == 50
+    assert capacity.factor == 1.5
+    assert capacity.max_steps == 6
+    assert capacity.step_duration_s == 20.0
+    assert capacity.warmup_s == 3.0
+    assert capacity.resolution == pytest.approx(0.05)
+    assert [t.expr for t in capacity.slo] == ["latency.p99<100ms", "lost==0"]
+    assert capacity.plan == Plan(users=50000, rooms=5000, rate=0.2, headroom=0.25)
+    assert capacity.plan.deliveries_per_s == pytest.approx(50000 * 0.2 * 10)
+
+
+def test_capacity_defaults_follow_the_population() -> None:
+    closed = parse(BASE)
+    assert closed.capacity == Capacity()
+    assert closed.capacity.resolved_vary(closed.population) is Vary.CLIENTS
+    opened = parse(
+        "name: t\npopulation:\n  arrival: {rate: 5/s, lifetime: 10s, max_clients: 100}\n"
+        "duration: 10s\ncapacity:\n  slo: [lost == 0]\n"
+    )
+    assert opened.capacity.resolved_vary(opened.population) is Vary.ARRIVAL_RATE
+    assert [t.expr for t in opened.capacity.slo] == ["lost == 0"]
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "path", "message"),
+    [
+        ("capacity:\n  vary: users\n", 6, "capacity.vary", "expected one of clients, arrival"),
+        ("capacity:\n  vary: arrival_rate\n", 6, "capacity.vary", "with the closed model"),
+        ("capacity:\n  start: 2.5\n", 6, "capacity.start", "a whole number of clients"),
+        ("capacity:\n  factor: 1\n", 6, "capacity.factor", "a growth factor above 1"),
+        ("capacity:\n  max_steps: 1\n", 6, "capacity.max_steps", "at least 2"),
+        ("capacity:\n  resolution: 100%\n", 6, "capacity.resolution", "below 100%"),
+        ("capacity:\n  step_duration: soon\n", 6, "capacity.step_duration", "a duration"),
+        (
+            "capacity:\n  slo: 'latency.p99<100ms, lots==0'\n",
+            6,
+            "capacity.slo",
+            "SLO term 2 'lots==0': expected a metric name, found 'lots'; did you mean 'lost'?",
+        ),
+        ("capacity:\n  slo: [latency.p99 < fast]\n", 6, "capacity.slo[0]", "expected milli"),
+        ("capacity:\n  plan: {users: 10}\n", 6, "capacity.plan.rate", "found no 'rate' key"),
+        (
+            "capacity:\n  plan: {users: 10, rate: 1/s}\n",
+            6,
+            "capacity.plan.fanout",
+            "expected 'fanout' or 'rooms'",
+        ),
+        (
+            "capacity:\n  plan: {users: 10, rate: 1/s, fanout: 0.5}\n",
+            6,
+            "capacity.plan.fanout",
+            "at least 1",
+        ),
+        ("capacity:\n  budget: 10m\n", 6, "capacity.budget", "unknown key 'budget'"),
+    ],
+)
+def test_capacity_errors(section: str, line: int, path: str, message: str) -> None:
+    err = error_of(BASE + section)
+    assert err.file == FILE
+    assert err.line == line
+    assert err.path == path
+    assert message in err.message

@@ -15,6 +15,7 @@ from loadtool.scenario import (
     ThresholdResult,
     evaluate,
     metric_kind,
+    parse_slo,
     parse_threshold,
 )
 
@@ -156,3 +157,51 @@ def test_threshold_is_frozen_and_converts_the_operator() -> None:
     threshold = Threshold(expr="lost < 1", metric="lost", op="<", value=1.0)
     assert threshold.op is Operator.LT
     assert threshold == parse_threshold("lost < 1")
+
+
+def test_parse_slo() -> None:
+    terms = parse_slo("latency.p99<100ms,lost==0, errors.rate < 0.1%")
+    assert [(t.metric, t.op, t.value) for t in terms] == [
+        ("latency.p99", Operator.LT, 100.0),
+        ("lost", Operator.EQ, 0.0),
+        ("errors.rate", Operator.LT, 0.001),
+    ]
+    assert parse_slo("lost == 0") == (parse_threshold("lost == 0"),)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "",
+            "expected thresholds joined by commas such as 'latency.p99<100ms,lost==0', found "
+            "nothing",
+        ),
+        ("latency.p99<100ms,", "SLO term 2 of 2 is empty"),
+        ("latency.p99<100ms,,lost==0", "SLO term 2 of 3 is empty"),
+        (
+            "latency.p99<100ms,lsot==0",
+            "SLO term 2 'lsot==0': expected a metric name, found 'lsot'; did you mean 'lost'?",
+        ),
+        (
+            "latency.p99<fast",
+            "SLO term 1 'latency.p99<fast': expected milliseconds or a "
+            "duration such as 150ms or 2s, found 'fast'",
+        ),
+        (
+            "lost=0",
+            "SLO term 1 'lost=0': expected a comparison operator (<, <=, >, >=, ==, "
+            "!=), found '='; use '=='",
+        ),
+        (
+            "lost==1%",
+            "SLO term 1 'lost==1%': expected a plain count such as 0 or 100, found "
+            "'1%'; for a percentage use 'lost.rate'",
+        ),
+    ],
+)
+def test_parse_slo_names_the_bad_term(text: str, message: str) -> None:
+    with pytest.raises(ThresholdError) as info:
+        parse_slo(text)
+    assert info.value.message.startswith(message)
+    assert info.value.text == text
