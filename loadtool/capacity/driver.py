@@ -103,7 +103,8 @@ async def run_capacity(settings: CapacitySettings) -> CapacityRun:
     search = CapacitySearch(config)
     plans: dict[int, StepPlan] = {}
     paths: dict[int, str] = {}
-    target: dict[str, Any] = {"urls": list(scenario.target.urls), "embedded": True}
+    embedded = scenario.target.embedded
+    target: dict[str, Any] = {"urls": list(scenario.target.urls), "embedded": embedded}
     began = trio.current_time()
     with trio.move_on_after(settings.budget_s) as budget:
         while True:
@@ -121,7 +122,8 @@ async def run_capacity(settings: CapacitySettings) -> CapacityRun:
             step_dir = settings.out_dir / "steps" / f"{action.index:02d}-{action.load:g}"
             outcome, step_target = await _run_step(plan, step_dir, first=action.index == 1)
             if step_target is not None:
-                target = step_target
+                if not embedded:  # an embedded server's URL changes with every step
+                    target = step_target
                 paths[action.index] = str((step_dir / "results.json").relative_to(settings.out_dir))
             record = search.record(outcome)
             if settings.on_record is not None:

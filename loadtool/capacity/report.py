@@ -168,14 +168,14 @@ def _latency_slo(slo: Sequence[str]) -> list[tuple[str, float]]:
 
 
 def knee_figure(document: Mapping[str, Any]) -> Figure:
-    """Latency percentiles (log ms, left) and delivered throughput (right) against the
-    offered load; the SLO's latency limits as dashed lines; steps that broke the SLO as
-    red crosses; the sustainable load as a vertical line and a star."""
+    """The knee plot: two panels sharing the offered-load axis. Top: latency percentiles
+    of each step's measured window (log ms), the SLO's latency limits dashed, steps that
+    broke the SLO crossed (a triangle where the generator saturated). Bottom: delivered
+    per second. The sustainable load is a vertical line in both and a star on its p99."""
     steps = sorted(document["steps"], key=lambda s: s["load"])
     measured = [s for s in steps if s["failure"] is None]
-    loads = [s["load"] for s in measured]
-    fig = new_figure()
-    ax = fig.add_subplot()
+    fig = new_figure(height_in=6.4)
+    latency, throughput = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     for key, colour in _PERCENTILES:
         points = [
             (s["load"], s["figures"][f"latency_{key}_ms"])
@@ -184,56 +184,54 @@ def knee_figure(document: Mapping[str, Any]) -> Figure:
         ]
         if points:
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o", color=colour, label=f"latency {key}")
+            latency.plot(xs, ys, marker="o", color=colour, label=f"latency {key}")
     for expr, limit_ms in _latency_slo(document["slo"]):
-        ax.axhline(limit_ms, color="#cf222e", linestyle="--", linewidth=1.2, label=f"SLO {expr}")
-    broke = [
-        (s["load"], s["figures"].get("latency_p99_ms"))
-        for s in measured
-        if s["verdict"] != Verdict.HELD.value and s["figures"].get("latency_p99_ms")
-    ]
-    if broke:
-        xs, ys = zip(*broke, strict=True)
-        ax.plot(
-            xs,
-            ys,
-            linestyle="none",
-            marker="x",
-            markersize=11,
-            color="#cf222e",
-            markeredgewidth=2,
-            label="SLO broken",
-        )
-    ax.set_yscale("log")
-    ax.set_xlabel(f"offered load ({document['unit']})")
-    ax.set_ylabel("latency (ms, log scale)")
-    ax.grid(True, which="both", color="#d0d7de", linewidth=0.6)
-    right = ax.twinx()
-    right.plot(
-        loads,
+        latency.axhline(limit_ms, color="#cf222e", linestyle="--", linewidth=1.2,
+                        label=f"SLO {expr}")  # fmt: skip
+    for saturated, marker, label in ((False, "x", "SLO broken"),
+                                     (True, "^", "SLO broken, generator saturated")):  # fmt: skip
+        points = [
+            (s["load"], s["figures"]["latency_p99_ms"])
+            for s in measured
+            if s["verdict"] != Verdict.HELD.value
+            and s["saturated"] is saturated
+            and s["figures"].get("latency_p99_ms")
+        ]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            latency.plot(xs, ys, linestyle="none", marker=marker, markersize=11,
+                         color="#cf222e", markeredgewidth=2, fillstyle="none",
+                         label=label)  # fmt: skip
+    latency.set_yscale("log")
+    latency.set_ylabel("latency (ms, log scale)")
+    latency.grid(True, which="both", color="#d0d7de", linewidth=0.6)
+    throughput.plot(
+        [s["load"] for s in measured],
         [s["figures"].get("delivered_per_s") or 0.0 for s in measured],
         marker="s",
         color="#6e7781",
-        linestyle=":",
         label="delivered/s",
     )
-    right.set_ylabel("delivered per second")
-    right.set_ylim(bottom=0)
+    throughput.set_ylabel("delivered per second")
+    throughput.set_xlabel(f"offered load ({document['unit']})")
+    throughput.set_ylim(bottom=0)
+    throughput.grid(True, color="#d0d7de", linewidth=0.6)
     sustainable = document["sustainable"]
     if sustainable["value"] is not None:
         value = sustainable["value"]
         bound = "≥ " if sustainable["lower_bound"] else ""
-        ax.axvline(value, color="#1a7f37", linewidth=1.5, label=f"sustainable {bound}{value:g}")
+        label = f"sustainable {bound}{value:g}"
+        for ax in (latency, throughput):
+            ax.axvline(value, color="#1a7f37", linewidth=1.5, label=label)
         p99 = sustainable.get("latency_p99_ms")
         if p99:
-            ax.plot([value], [p99], marker="*", markersize=16, color="#1a7f37", linestyle="none")
-    handles, labels = ax.get_legend_handles_labels()
-    more_handles, more_labels = right.get_legend_handles_labels()
-    ax.legend(handles + more_handles, labels + more_labels, loc="upper left", fontsize=8)
+            latency.plot([value], [p99], marker="*", markersize=16, color="#1a7f37",
+                         linestyle="none", zorder=5)  # fmt: skip
+    latency.legend(loc="upper left", fontsize=8)
+    throughput.legend(loc="upper left", fontsize=8)
     limited = _LIMIT_TEXT[Limit(document["limited_by"])]
-    ax.set_title(
-        f"{document['scenario']['name']}: latency and throughput vs load (limited by {limited})"
-    )
+    latency.set_title(f"{document['scenario']['name']}: latency and throughput vs offered load "
+                      f"(limited by {limited})")  # fmt: skip
     return fig
 
 
@@ -251,8 +249,8 @@ def render_html(document: Mapping[str, Any], knee_src: str) -> str:
         page.definitions(
             [
                 ("scenario", document["scenario"]["file"] or document["scenario"]["name"]),
-                ("target", ", ".join(document["target"].get("urls", [])) or "embedded"),
-                ("varied", f"{document['vary']} ({document['unit']})"),
+                ("target", _target_text(document["target"])),
+                ("varied", _varied_text(document)),
                 ("SLO", ", ".join(document["slo"])),
                 ("ended", f"{reason_text(document)}: {document['detail']}"),
                 ("limited by", _LIMIT_TEXT[Limit(document["limited_by"])]),
@@ -266,8 +264,9 @@ def render_html(document: Mapping[str, Any], knee_src: str) -> str:
             page.image(
                 knee_src,
                 alt="latency percentiles and delivered throughput against offered load",
-                caption="Latency percentiles (left, log) and delivered per second (right) "
-                "against the offered load; dashed: the SLO; star: the sustainable load.",
+                caption="Top: latency percentiles of each step's measured window (log scale); "
+                "dashed: the SLO; crosses: steps that broke it (triangles: the generator "
+                "saturated). Bottom: delivered per second. Green: the sustainable load.",
             ),
             anchor="knee",
         )
@@ -300,6 +299,19 @@ def render_html(document: Mapping[str, Any], knee_src: str) -> str:
     title = f"Capacity: {document['scenario']['name']}"
     subtitle = f"loadtool {document['tool']['version']} capacity search"
     return page.render_page(title, parts, subtitle=subtitle)
+
+
+def _target_text(target: Mapping[str, Any]) -> str:
+    urls = ", ".join(target.get("urls", []))
+    if target.get("embedded") and not urls:
+        return "the embedded reference server (a fresh one per step)"
+    return urls or "-"
+
+
+def _varied_text(document: Mapping[str, Any]) -> str:
+    if document["vary"] == document["unit"]:
+        return str(document["vary"])
+    return f"{document['vary']} ({document['unit']})"
 
 
 def _fmt(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:

@@ -200,6 +200,7 @@ def measure_step(
         "duplicates": metrics["duplicates"],
         "errors": metrics["errors"],
         "generator_cpu_s": float(results["generator"]["cpu_s"]),
+        "generator_cpu": float(results["generator"]["cpu_s"]) / max(1e-9, results["duration_s"]),
         "generator_loop_lag_ms_p99": float(results["generator"]["loop_lag_ms_p99"]),
     }
     reasons = list(results["generator"].get("saturation_reasons", []))
