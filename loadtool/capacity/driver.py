@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any, Final
 
 import attrs
+import orjson
 import trio
 
+from ..report import page
 from ..results.schema import write_results
 from ..scenario import Plan, Scenario, Threshold
 from ..swarm.embedded import EmbeddedOptions, EmbeddedServer, EmbeddedServerError
 from ..swarm.engine import RunSettings, TargetUnreachable, run_scenario
+from .report import KNEE_PNG, build_document, knee_figure, render_html
 from .search import (
     CapacitySearch,
     EndReason,
@@ -171,6 +174,8 @@ async def _run_step(
                 nursery.start_soon(_sample_cpu, server.pid, samples, exited)
             results = await run_scenario(RunSettings(scenario=scenario, out_dir=step_dir))
             nursery.cancel_scope.cancel()
+        if server is not None and server.pid is not None:
+            _sample_once(server.pid, samples)  # the run may end within a sample period
     except (TargetUnreachable, EmbeddedServerError) as exc:
         if first:
             raise
@@ -191,6 +196,12 @@ async def _run_step(
 
 def _since(began: float) -> float:
     return trio.current_time() - began
+
+
+def _sample_once(pid: int, samples: list[tuple[int, float]]) -> None:
+    reading = process_cpu_s(pid)
+    if reading is not None:
+        samples.append((time.time_ns(), reading))
 
 
 async def _sample_cpu(pid: int, samples: list[tuple[int, float]], exited: list[bool]) -> None:
@@ -222,3 +233,30 @@ def process_cpu_s(pid: int) -> float | None:
     if state in ("Z", "X"):
         return None
     return (utime + stime) / _TICKS_PER_S
+
+
+def write_outputs(
+    run: CapacityRun, scenario: Scenario, plan: Plan | None, out: Path
+) -> dict[str, Any]:
+    """capacity.json, knee.png and capacity.html in `out` (blocking file I/O); returns
+    the capacity.json document."""
+    capacity = scenario.capacity
+    document = build_document(
+        scenario=scenario,
+        vary=capacity.resolved_vary(scenario.population),
+        config=run.config,
+        finished=run.finished,
+        elapsed_s=run.elapsed_s,
+        target=run.target,
+        results_paths=run.results_paths,
+        step_duration_s=capacity.step_duration_s,
+        warmup_s=capacity.warmup_s,
+        plan=plan,
+    )
+    (out / "capacity.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    figure = knee_figure(document)
+    png = page.figure_bytes(figure, "png")
+    (out / KNEE_PNG).write_bytes(png)
+    html = render_html(document, page.data_uri(png, "image/png"))
+    (out / "capacity.html").write_text(html, encoding="utf-8")
+    return document

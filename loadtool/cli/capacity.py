@@ -18,19 +18,9 @@ import click
 import orjson
 import trio
 
-from ..capacity.driver import CapacityRun, CapacitySettings, run_capacity
 from ..capacity.plan import PlanError, parse_plan
-from ..capacity.report import (
-    KNEE_PNG,
-    answer_text,
-    build_document,
-    knee_figure,
-    reason_text,
-    render_html,
-)
 from ..capacity.search import RunStep, StepRecord, Verdict
 from ..capacity.steps import StepPlan, plan_step, start_load
-from ..report import page
 from ..scenario import (
     Plan,
     Scenario,
@@ -42,6 +32,8 @@ from ..scenario import (
     parse_slo,
 )
 from ..scenario.model import build_under
+from ..swarm.embedded import EmbeddedServerError
+from ..swarm.engine import TargetUnreachable
 from ..units import parse_percent
 from ._errors import sole_leaf
 from ._types import DURATION, ca_file_option, insecure_option
@@ -160,6 +152,10 @@ def capacity(
             f"{first.warmup_s:g}s warm-up, {first.measure_s:g}s measured, drain and start-up); "
             "give a longer --budget or a shorter --step-duration/--warmup"
         )
+    # Imported here: matplotlib (the report) costs every other command its start-up time.
+    from ..capacity.driver import CapacitySettings, run_capacity, write_outputs
+    from ..capacity.report import answer_text, reason_text
+
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out_dir or Path("reports") / f"capacity-{scenario.name}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
@@ -175,10 +171,7 @@ def capacity(
     )
     try:
         run = trio.run(run_capacity, settings)
-    except BaseException as raised:
-        from ..swarm.embedded import EmbeddedServerError
-        from ..swarm.engine import TargetUnreachable
-
+    except (TargetUnreachable, EmbeddedServerError, BaseExceptionGroup) as raised:
         leaf = sole_leaf(raised)
         if not isinstance(leaf, TargetUnreachable | EmbeddedServerError):
             raise
@@ -204,30 +197,6 @@ def capacity(
             )
         click.echo(f"report: {out / 'capacity.html'}  data: {out / 'capacity.json'}")
     sys.exit(0 if document["sustainable"]["value"] is not None else EXIT_SLO_NEVER_HELD)
-
-
-def write_outputs(run: CapacityRun, scenario: Scenario, plan: Plan | None, out: Path) -> Any:
-    """capacity.json, knee.png and capacity.html in `out`; returns the document."""
-    capacity = scenario.capacity
-    document = build_document(
-        scenario=scenario,
-        vary=capacity.resolved_vary(scenario.population),
-        config=run.config,
-        finished=run.finished,
-        elapsed_s=run.elapsed_s,
-        target=run.target,
-        results_paths=run.results_paths,
-        step_duration_s=capacity.step_duration_s,
-        warmup_s=capacity.warmup_s,
-        plan=plan,
-    )
-    (out / "capacity.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
-    figure = knee_figure(document)
-    png = page.figure_bytes(figure, "png")
-    (out / KNEE_PNG).write_bytes(png)
-    html = render_html(document, page.data_uri(png, "image/png"))
-    (out / "capacity.html").write_text(html, encoding="utf-8")
-    return document
 
 
 def _fail(message: str) -> Any:
