@@ -36,23 +36,23 @@ def scenario(text: str) -> Scenario:
 
 def test_clients_step() -> None:
     fanout = load_scenario(REPO / "scenarios" / "fanout.yaml")
-    assert start_load(fanout) == 200
+    assert start_load(fanout) == 25  # its capacity.start
     plan = plan_step(fanout, 300)
     step = plan.scenario
     assert plan.vary is Vary.CLIENTS
     assert plan.clients == 300
     assert step.population.clients == 300
     assert [p.name for p in step.phases] == ["warmup", "measure"]
-    assert plan.warmup_s == 5
-    assert plan.measure_s == 15
+    assert plan.warmup_s == 3
+    assert plan.measure_s == 10
     assert step.clients_at(0) == 300
-    assert step.clients_at(19.9) == 300
+    assert step.clients_at(12.9) == 300
     assert step.send_rate_at(1.0) == 1.0
     assert step.send_rate_at(6.0) == 1.0
     assert step.thresholds == ()
     assert step.faults == ()
     assert plan.offered_per_s == 300
-    assert plan.nominal_s == 5 + 15 + fanout.drain_s + STEP_OVERHEAD_S
+    assert plan.nominal_s == 3 + 10 + fanout.drain_s + STEP_OVERHEAD_S
 
 
 def test_the_warm_up_stretches_to_connect_everyone() -> None:
