@@ -184,6 +184,10 @@ async def _run_step(
     finally:
         if server is not None:
             await server.stop()
+            with trio.CancelScope(shield=True):  # quick, and also when the budget expired
+                log = trio.Path(step_dir / "server.log")
+                if await log.exists() and (await log.stat()).st_size == 0:
+                    await log.unlink()  # the server had nothing to say
     if server is not None:
         results["target"]["embedded"] = True  # the driver's own embedded server
     await trio.to_thread.run_sync(write_results, step_dir / "results.json", results)
