@@ -252,7 +252,8 @@ def render_html(document: Mapping[str, Any], knee_src: str) -> str:
                 ("target", _target_text(document["target"])),
                 ("varied", _varied_text(document)),
                 ("SLO", ", ".join(document["slo"])),
-                ("ended", f"{reason_text(document)}: {document['detail']}"),
+                ("ended", reason_text(document)),
+                ("why", document["detail"]),
                 ("limited by", _LIMIT_TEXT[Limit(document["limited_by"])]),
             ]
         )
@@ -340,7 +341,7 @@ def _plan_parts(document: Mapping[str, Any]) -> list[object]:
         ],
         [
             "nodes for connections",
-            f"{_fmt(plan['nodes_for_connections'], 'd')}"
+            f"{_fmt(plan['nodes_for_connections'], ',d')}"
             + ("" if plan["connections_limit"] else " (not the limit seen: not counted)"),
         ],
         ["nodes needed", str(plan["nodes"])],

@@ -403,10 +403,9 @@ class CapacitySearch:
             terms = ", ".join(bad.failed_terms) or bad.outcome.shortfall or "the step failed"
             broke = f" and broke at {bad.load:g} ({terms})"
         texts = {
-            EndReason.FOUND: f"{held}{broke}: within {self.config.resolution:.0%}",
-            EndReason.GENERATOR_SATURATED: f"{held}{broke}; the load generator saturated "
-            "before the server broke the SLO, so the answer is a lower bound",
-            EndReason.SLO_NEVER_HELD: f"{held}{broke}: not even the smallest load tried",
+            EndReason.FOUND: f"{held}{broke}, within {self.config.resolution:.0%}",
+            EndReason.GENERATOR_SATURATED: f"{held}{broke}, the load generator saturated",
+            EndReason.SLO_NEVER_HELD: f"{held}{broke}, the smallest load tried",
             EndReason.BUDGET: f"{held}{broke}; the budget left no time for another step",
             EndReason.STEP_LIMIT: f"{held}{broke}; the step limit "
             f"({self.config.max_steps}) was reached",

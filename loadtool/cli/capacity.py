@@ -187,7 +187,7 @@ def capacity(
         click.echo(orjson.dumps(summary | {"out": str(out)}).decode())
     else:
         click.echo(answer_text(document))
-        click.echo(f"ended: {reason_text(document)}: {document['detail']}")
+        click.echo(f"ended: {reason_text(document)} ({document['detail']})")
         if document["plan"] is not None:
             p = document["plan"]
             click.echo(

@@ -43,7 +43,7 @@ def test_clients_step() -> None:
     assert plan.clients == 300
     assert step.population.clients == 300
     assert [p.name for p in step.phases] == ["warmup", "measure"]
-    assert plan.warmup_s == 3
+    assert plan.warmup_s == 5
     assert plan.measure_s == 10
     assert step.clients_at(0) == 300
     assert step.clients_at(12.9) == 300
@@ -52,7 +52,7 @@ def test_clients_step() -> None:
     assert step.thresholds == ()
     assert step.faults == ()
     assert plan.offered_per_s == 300
-    assert plan.nominal_s == 3 + 10 + fanout.drain_s + STEP_OVERHEAD_S
+    assert plan.nominal_s == 5 + 10 + fanout.drain_s + STEP_OVERHEAD_S
 
 
 def test_the_warm_up_stretches_to_connect_everyone() -> None:
