@@ -39,7 +39,7 @@ _LIMIT_TEXT: Final = {
     Limit.CONNECTIONS: "connections",
     Limit.CORRECTNESS: "correctness (duplicates, order, leaks)",
     Limit.GENERATOR: "the load generator",
-    Limit.NONE: "nothing seen within the steps taken",
+    Limit.NONE: "no limit reached within the steps taken",
 }
 _PERCENTILES: Final = (("p50", "#0072B2"), ("p90", "#009E73"), ("p99", "#D55E00"))
 
@@ -139,9 +139,9 @@ def build_document(
 def answer_text(document: Mapping[str, Any]) -> str:
     """The answer in one sentence, as the CLI prints it and the page shows it."""
     s = document["sustainable"]
-    limited = _LIMIT_TEXT[Limit(document["limited_by"])]
+    limited = limit_phrase(document)
     if s["value"] is None:
-        return f"No load held the SLO ({', '.join(document['slo'])}); limited by {limited}."
+        return f"No load held the SLO ({', '.join(document['slo'])}); {limited}."
     bound = "at least " if s["lower_bound"] else ""
     value = f"{s['value']:g} {s['unit']}"
     throughput = ""
@@ -150,7 +150,13 @@ def answer_text(document: Mapping[str, Any]) -> str:
             f" ({s['deliveries_per_s']:,.0f} deliveries/s, {s['messages_per_s']:,.0f} messages/s)"
         )
     tail = " This is a lower bound." if s["lower_bound"] else ""
-    return f"Sustainable per node: {bound}{value}{throughput}; limited by {limited}.{tail}"
+    return f"Sustainable per node: {bound}{value}{throughput}; {limited}.{tail}"
+
+
+def limit_phrase(document: Mapping[str, Any]) -> str:
+    """ "limited by server CPU", or "no limit reached within the steps taken"."""
+    limit = Limit(document["limited_by"])
+    return _LIMIT_TEXT[limit] if limit is Limit.NONE else f"limited by {_LIMIT_TEXT[limit]}"
 
 
 def reason_text(document: Mapping[str, Any]) -> str:
@@ -229,9 +235,8 @@ def knee_figure(document: Mapping[str, Any]) -> Figure:
                          linestyle="none", zorder=5)  # fmt: skip
     latency.legend(loc="upper left", fontsize=8)
     throughput.legend(loc="upper left", fontsize=8)
-    limited = _LIMIT_TEXT[Limit(document["limited_by"])]
     latency.set_title(f"{document['scenario']['name']}: latency and throughput vs offered load "
-                      f"(limited by {limited})")  # fmt: skip
+                      f"({limit_phrase(document)})")  # fmt: skip
     return fig
 
 

@@ -164,8 +164,8 @@ def measure_step(
     """What a step's results say, for the search: window latency and throughput, the
     whole step's counters, generator health, server CPU over the window.
 
-    A step is saturated when the results say so or when it sent less than SENT_SHARE of
-    its schedule; it has a shortfall when fewer than HELD_CLIENTS of its clients were
+    A step is saturated when the results say so or when (closed model) it sent less than
+    SENT_SHARE of its schedule; it has a shortfall when fewer than HELD_CLIENTS of its clients were
     connected at some second of the window (closed model).
     """
     rows = window_rows(results, plan)
@@ -205,7 +205,9 @@ def measure_step(
     }
     reasons = list(results["generator"].get("saturation_reasons", []))
     saturated = bool(results["generator"]["saturated"])
-    if plan.offered_per_s > 0 and sent_per_s < SENT_SHARE * plan.offered_per_s:
+    # Closed model only: open-model arrivals are Poisson, their offered rate only a mean.
+    closed = plan.clients is not None
+    if closed and plan.offered_per_s > 0 and sent_per_s < SENT_SHARE * plan.offered_per_s:
         saturated = True
         reasons.append(f"sent {sent_per_s:,.0f}/s of the {plan.offered_per_s:,.0f}/s scheduled")
     shortfall = None
