@@ -179,7 +179,8 @@ class Finished:
     """How the search ended and what it found.
 
     `sustainable` is the largest load that held the SLO (None: none did). It is exact to
-    `resolution` only when `reason` is FOUND; otherwise it is a lower bound (`lower_bound`).
+    `resolution` only when `reason` is FOUND; otherwise it is a lower bound (`lower_bound`,
+    False when there is no answer at all).
     `upper` is the smallest load that broke it (None: none did).
     """
 
@@ -388,7 +389,7 @@ class CapacitySearch:
             reason=reason,
             sustainable=None if good is None else good.load,
             upper=None if bad is None else bad.load,
-            lower_bound=reason is not EndReason.FOUND,
+            lower_bound=good is not None and reason is not EndReason.FOUND,
             limited_by=limited_by,
             detail=self._detail(reason),
             steps=tuple(self._steps),

@@ -252,6 +252,7 @@ def test_the_slo_never_holding_ends_without_an_answer() -> None:
     assert result.reason is EndReason.SLO_NEVER_HELD
     assert result.sustainable is None
     assert not result.found
+    assert not result.lower_bound
 
 
 def test_the_limit_names_what_broke() -> None:
