@@ -368,6 +368,13 @@ def _plan_parts(document: Mapping[str, Any]) -> list[object]:
     return notes
 
 
+def _results_link(path: str | None) -> object:
+    """A link to a step's results.json (relative to the page), or a dash."""
+    if path is None:
+        return "-"
+    return page.Markup(f'<a href="{page.escape(path)}">results.json</a>')
+
+
 def _steps_table(document: Mapping[str, Any]) -> Any:
     rows = []
     classes: list[str | None] = []
@@ -389,6 +396,7 @@ def _steps_table(document: Mapping[str, Any]) -> Any:
                 _fmt(None if s["server_cpu"] is None else 100 * s["server_cpu"], ".0f", "%"),
                 s["verdict"],
                 note,
+                _results_link(s["results"]),
             ]
         )
         classes.append("pass" if held else ("warn" if s["saturated"] else "fail"))
@@ -404,6 +412,7 @@ def _steps_table(document: Mapping[str, Any]) -> Any:
             "server CPU",
             "verdict",
             "why",
+            "results",
         ],
         rows,
         numeric=[0, 2, 3, 4, 5, 6, 7],

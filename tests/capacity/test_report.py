@@ -155,3 +155,4 @@ def test_the_page() -> None:
     assert f'<td class="num">{doc["plan"]["nodes"]}</td>' in html
     assert "latency.p99&lt;100ms" in html  # escaped
     assert html.count("<tr class=") == len(doc["steps"])
+    assert '<a href="steps/01/results.json">results.json</a>' in html
