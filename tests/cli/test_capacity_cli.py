@@ -4,6 +4,7 @@ runs end to end in tests/capacity/test_driver.py.)"""
 
 from __future__ import annotations
 
+import io
 import socket
 import subprocess
 import sys
@@ -12,6 +13,11 @@ from typing import Final
 
 import pytest
 import trio
+
+from loadtool.capacity.search import CapacitySearch, RunStep, SearchConfig, StepOutcome
+from loadtool.capacity.steps import plan_step
+from loadtool.cli.capacity import _Progress
+from loadtool.scenario import load_scenario, parse_slo
 
 LOADTOOL: Final = Path(sys.executable).parent / "loadtool"
 CEILING_S: Final = 40  # each command here ends within seconds
@@ -95,3 +101,47 @@ async def test_an_unreachable_target_exits_3(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     assert f"Error: {url} is unreachable" in done.stderr.decode()
     assert not (tmp_path / "out" / "capacity.json").exists()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_one_line_per_step() -> None:
+    search = CapacitySearch(
+        SearchConfig(
+            slo=parse_slo("latency.p99<100ms"),
+            start=50,
+            factor=2,
+            max_steps=4,
+            resolution=0.1,
+            budget_s=600,
+            step_cost_s=20,
+            whole=True,
+        )
+    )
+    terminal = _Terminal()
+    progress = _Progress(terminal, quiet=False, unit="clients")
+    step = search.next_action(0.0)
+    assert isinstance(step, RunStep)
+    fanout = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "fanout.yaml")
+    progress.step(step, plan_step(fanout, step.load))
+    record = search.record(
+        StepOutcome(
+            load=50,
+            metrics={"latency.p99": 250.0},
+            server_cpu=0.93,
+            figures={"latency_p99_ms": 250.0, "delivered_per_s": 2500.0},
+        )
+    )
+    progress.record(record)
+    progress.close()
+    lines = terminal.getvalue().split("\r")
+    assert lines[1].startswith("step  1 grow           50 clients  running (~")
+    assert lines[2].rstrip() == (
+        "step  1 grow           50 clients  p99  250.0 ms  delivered    2,500/s  "
+        "server CPU  93%  BROKEN  (latency.p99<100ms)"
+    )
+    assert terminal.getvalue().endswith("\n")
+    assert terminal.getvalue().count("\n") == 1
