@@ -30,6 +30,7 @@ STEP_OVERHEAD_S: Final = 4.0  # seconds per step beyond its phases: server start
 CONNECT_MARGIN: Final = 1.5  # the warm-up lasts at least this x the time to connect everyone
 HELD_CLIENTS: Final = 0.99  # fewer connected than this share in the window: a shortfall
 SENT_SHARE: Final = 0.9  # sending less than this share of the schedule: the generator lags
+STARVED_SHARE: Final = 0.6  # a saturated generator using less of a core than this was starved
 _LATENCY_KEYS: Final = ("p50", "p90", "p95", "p99", "p999")
 
 
@@ -210,6 +211,12 @@ def measure_step(
     if closed and plan.offered_per_s > 0 and sent_per_s < SENT_SHARE * plan.offered_per_s:
         saturated = True
         reasons.append(f"sent {sent_per_s:,.0f}/s of the {plan.offered_per_s:,.0f}/s scheduled")
+    share = figures["generator_cpu"] or 0.0
+    if saturated and share < STARVED_SHARE:
+        reasons.append(
+            f"the generator used only {share:.0%} of a core: it was starved by other "
+            "processes on the machine rather than busy"
+        )
     shortfall = None
     if plan.clients is not None and connected and min(connected) < HELD_CLIENTS * plan.clients:
         shortfall = f"only {min(connected)} of {plan.clients} clients connected during the window"
