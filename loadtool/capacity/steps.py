@@ -214,8 +214,8 @@ def measure_step(
     share = figures["generator_cpu"] or 0.0
     if saturated and share < STARVED_SHARE:
         reasons.append(
-            f"the generator used only {share:.0%} of a core: it was starved by other "
-            "processes on the machine rather than busy"
+            f"the generator used only {share:.0%} of a core while it lagged: it was "
+            "waiting (for a CPU taken by other processes, or blocked), not busy"
         )
     shortfall = None
     if plan.clients is not None and connected and min(connected) < HELD_CLIENTS * plan.clients:

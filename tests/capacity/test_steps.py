@@ -165,7 +165,7 @@ def test_a_step_that_did_not_hold_its_clients_or_send_its_schedule() -> None:
     assert outcome.saturation_reasons[-2] == "sent 100/s of the 141/s scheduled"
     # 3.0 CPU s in a 7.3 s run: 41% of a core, so the generator was starved, not busy.
     assert outcome.saturation_reasons[-1] == (
-        "the generator used only 41% of a core: it was starved by other processes on the "
-        "machine rather than busy"
+        "the generator used only 41% of a core while it lagged: it was waiting (for a CPU "
+        "taken by other processes, or blocked), not busy"
     )
     assert outcome.server_cpu is None  # no samples: unknown
