@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from .. import __version__
 from ..report import page
@@ -219,6 +220,7 @@ def knee_figure(document: Mapping[str, Any]) -> Figure:
         label="delivered/s",
     )
     throughput.set_ylabel("delivered per second")
+    throughput.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,.0f}"))
     throughput.set_xlabel(f"offered load ({document['unit']})")
     throughput.set_ylim(bottom=0)
     throughput.grid(True, color="#d0d7de", linewidth=0.6)
