@@ -1,124 +1,168 @@
-"""Fan-out cost of the reference server: deliveries per server CPU-second.
+"""Server fan-out: deliveries per server CPU-second, reference server vs the seed Node server.
 
-    .venv/bin/python -m bench.fanout [--clients 100] [--rate 2] [--seconds 10]
+    .venv/bin/python -m bench fanout [--rounds 3] [--quick]
 
-Starts `loadtool serve` as its own process, connects C clients to one room from this
-process, has each send R messages/s for S seconds, and reads the server's CPU time from
-/proc. deliveries / server CPU-seconds is the fan-out rate one core of the server
-sustains, independent of how fast this (stock trio-websocket) client side is; the achieved
-wall-clock rate is printed too. Bounded in count and time; loopback only.
+The same client load (`loadtool run`, one worker, in its own process) drives both servers
+in alternation (reference, node, reference, node, ...). Server CPU is read from
+/proc/<pid>/stat (utime + stime) every 0.25 s, and the deliveries the server made by its
+own account at the same moments: the reference server's `loadtool_deliveries_total`
+(/metrics), the Node server's write syscalls (/proc/<pid>/io `syscw`: `ws` writes each
+frame with one call). Both are taken over the steady part of the run only (the busy span
+of the delivery counter with a fifth cut from each end), so connects, token checks and the
+drain are left out, and a client that reads late does not shift the window.
+
+The seed Node server has a single broadcast group: every connected client gets every
+message. Its equivalent of "R rooms of M" is therefore one group of M clients sending R
+times as fast: the same messages/s in, the same fan-out per message and the same
+deliveries/s out, on M connections instead of R * M (fewer sockets for epoll to watch,
+and several messages may arrive per read: if anything, in Node's favour). One room of 100
+is the same load on both.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
+from typing import Any, Final
 
 import attrs
-import trio
-from trio_websocket import WebSocketConnection, connect_websocket_url
 
-from loadtool import protocol as p
+from .procs import Load, RunOutcome, Server, loadtool_run, server
+from .runner import Output, active_window, alternation, fmt, summarise, summary_rows, table
 
-SECRET = "bench-secret-0123456789abcdef0123"
-ROOM = "bench"
-
-
-@attrs.define
-class _Counts:
-    expected: int = 0
-    delivered: int = 0
-    done: trio.Event = attrs.field(factory=trio.Event)
+TARGET_RATIO: Final = 1.2  # reference >= 1.2x Node's deliveries per server CPU-second
+SERVERS: Final = ("reference", "node")
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+@attrs.frozen
+class Layout:
+    name: str
+    reference: Load
+    node: Load
+
+    def load_for(self, server_name: str) -> Load:
+        return self.reference if server_name == "reference" else self.node
 
 
-async def _connect(nursery: trio.Nursery, url: str, n: int, counts: _Counts) -> WebSocketConnection:
-    token = p.mint_token(SECRET, f"u{n}", [ROOM])
-    ws = await connect_websocket_url(nursery, f"{url}?token={token}")
-    while not (await ws.get_message()).startswith('{"type":"joined"'):
-        pass
-
-    async def reader() -> None:
-        while True:
-            if (await ws.get_message()).startswith('{"type":"message"'):
-                counts.delivered += 1
-                if counts.delivered == counts.expected:
-                    counts.done.set()
-
-    nursery.start_soon(reader)
-    return ws
-
-
-async def _send(ws: WebSocketConnection, n: int, clients: int, rate: float, count: int) -> None:
-    interval = 1.0 / rate
-    start = trio.current_time() + interval * n / clients  # spread senders over the interval
-    for i in range(count):
-        await trio.sleep_until(start + i * interval)
-        frame = p.SendMessage(id=f"{n}-{i}", room=ROOM, text="x" * 64)
-        await ws.send_message(p.encode(frame).decode())
+def layouts(seconds: float) -> list[Layout]:
+    """One room of 100; 100 rooms of 10; 1,000 rooms of 2 (~8-10k deliveries/s each)."""
+    return [
+        Layout(
+            "one room of 100",
+            Load(clients=100, rooms=1, rate=1.0, seconds=seconds),
+            Load(clients=100, rooms=1, rate=1.0, seconds=seconds),
+        ),
+        Layout(
+            "100 rooms of 10",
+            Load(clients=1000, rooms=100, rate=1.0, seconds=seconds),
+            Load(clients=10, rooms=1, rate=100.0, seconds=seconds),
+        ),
+        Layout(
+            "1,000 rooms of 2",
+            Load(clients=2000, rooms=1000, rate=2.0, seconds=seconds),
+            Load(clients=2, rooms=1, rate=2000.0, seconds=seconds),
+        ),
+    ]
 
 
-def _round(args: argparse.Namespace) -> dict[str, float]:
-    exe = Path(sys.executable).parent / "loadtool"
-    cmd = [str(exe), "serve", "--port", "0", "--secret", SECRET, "--log-level", "error",
-           "--rate", "1000", "--burst", "1000"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        return trio.run(_run, args, url, proc.pid)
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-async def _run(args: argparse.Namespace, url: str, pid: int) -> dict[str, float]:
-    per_client = int(args.rate * args.seconds)
-    counts = _Counts(expected=per_client * args.clients * args.clients)
-    with trio.fail_after(args.seconds + 120):
-        async with trio.open_nursery() as nursery:
-            sockets = [await _connect(nursery, url, n, counts) for n in range(args.clients)]
-            cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
-            async with trio.open_nursery() as senders:
-                for n, ws in enumerate(sockets):
-                    senders.start_soon(_send, ws, n, args.clients, args.rate, per_client)
-            with trio.move_on_after(30):
-                await counts.done.wait()
-            wall, cpu = time.perf_counter() - t0, _cpu_seconds(pid) - cpu0
-            nursery.cancel_scope.cancel()
+def measure_once(layout: Layout, target: Server) -> dict[str, Any]:
+    load = layout.load_for(target.name)
+    outcome: RunOutcome = loadtool_run(
+        load,
+        target,
+        {"server_cpu": lambda _pid: target.cpu(), "deliveries": lambda _pid: target.deliveries()},
+        name="bench-fanout",
+    )
+    cpu_points = outcome.samples.get("server_cpu")
+    done = outcome.samples.get("deliveries")
+    window = active_window(done)
+    cpu = delivered = 0.0
+    seconds = 0.0
+    if window is not None:
+        i, j = window
+        cpu = cpu_points[j][1] - cpu_points[i][1]
+        delivered = done[j][1] - done[i][1]
+        seconds = done[j][0] - done[i][0]
+    totals = outcome.results["totals"]
     return {
-        "clients": args.clients,
-        "expected": counts.expected,
-        "delivered": counts.delivered,
-        "wall_s": round(wall, 2),
-        "server_cpu_s": round(cpu, 2),
-        "deliveries_per_server_cpu_s": round(counts.delivered / cpu) if cpu else 0,
-        "server_us_per_delivery": round(cpu / counts.delivered * 1e6, 2) if counts.delivered else 0,
-        "achieved_deliveries_per_s": round(counts.delivered / wall),
+        "layout": layout.name,
+        "variant": target.name,
+        "clients": load.clients,
+        "rooms": load.rooms,
+        "rate_per_client": load.rate,
+        "offered_deliveries_per_s": load.deliveries_per_s,
+        "window_s": round(seconds, 2),
+        "window_deliveries": int(delivered),
+        "window_server_cpu_s": round(cpu, 3),
+        "server_us_per_delivery": round(cpu / delivered * 1e6, 3) if delivered else None,
+        "deliveries_per_server_cpu_s": round(delivered / cpu) if cpu > 0 else None,
+        "achieved_deliveries_per_s": round(delivered / seconds) if seconds else None,
+        "client_delivered": totals["delivered"],
+        "lost": totals["lost"],
+        "expected_deliveries": totals["expected_deliveries"],
+        "latency_p50_ms": outcome.results["latency_ms"]["p50"],
+        "latency_p99_ms": outcome.results["latency_ms"]["p99"],
+        "generator_saturated": outcome.results["generator"]["saturated"],
+        "exit_code": outcome.exit_code,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=2.0, help="messages/s per client")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    results = [_round(args) for _ in range(args.rounds)]
-    for r in results:
-        print(r)
-    rates = sorted(r["deliveries_per_server_cpu_s"] for r in results)
-    print(f"median deliveries per server CPU-second: {rates[len(rates) // 2]}")
+def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
+    seconds = 4.0 if quick else 12.0
+    rows: list[dict[str, Any]] = []
+    for layout in layouts(seconds):
+        for r, name in alternation(SERVERS, rounds):
+            with server(name) as target:  # a fresh server per run: no state carried over
+                row = measure_once(layout, target)
+            row["round"] = r
+            rows.append(row)
+            output.say(
+                f"  fanout {layout.name:<17} round {r + 1} {name:<9} "
+                f"{fmt(row['deliveries_per_server_cpu_s'])} deliveries/server-CPU-s "
+                f"({fmt(row['server_us_per_delivery'])} us), achieved "
+                f"{fmt(row['achieved_deliveries_per_s'])}/s, lost {row['lost']}"
+            )
+    summaries = []
+    for layout in layouts(seconds):
+        these = [r for r in rows if r["layout"] == layout.name]
+        s = summarise(
+            these,
+            metric="deliveries_per_server_cpu_s",
+            a="reference",
+            b="node",
+            target=TARGET_RATIO,
+        )
+        summaries.append(attrs.evolve(s, metric=layout.name))
+    output.say(
+        "\nfan-out: deliveries per server CPU-second (median of "
+        f"{rounds} round(s)), target reference >= {TARGET_RATIO}x node\n"
+        + table(
+            ["layout", "reference", "node", "ratio", "target"],
+            summary_rows(summaries, "deliveries/CPU-s"),
+        )
+    )
+    payload = {
+        "metric": "deliveries per server CPU-second (steady phase; higher is better)",
+        "target": f"reference >= {TARGET_RATIO}x node",
+        "rounds": rounds,
+        "steady_seconds": seconds,
+        "summary": [attrs.asdict(s) | {"met": s.met} for s in summaries],
+        "runs": rows,
+    }
 
+    def chart(figure: Any) -> None:
+        ax = figure.add_subplot(1, 1, 1)
+        names = [s.metric for s in summaries]
+        xs = range(len(names))
+        ax.bar([x - 0.2 for x in xs], [s.a_median or 0 for s in summaries], 0.4,
+               label="reference (loadtool serve)")  # fmt: skip
+        ax.bar([x + 0.2 for x in xs], [s.b_median or 0 for s in summaries], 0.4,
+               label="seed Node ws server")  # fmt: skip
+        for x, s in zip(xs, summaries, strict=True):
+            ax.text(x, max(s.a_median or 0, s.b_median or 0), f"{fmt(s.ratio)}x",
+                    ha="center", va="bottom")  # fmt: skip
+        ax.set_xticks(list(xs), names)
+        ax.set_ylabel("deliveries per server CPU-second")
+        ax.set_title(f"Server fan-out cost, median of {rounds} round(s) (higher is better)")
+        ax.legend()
 
-if __name__ == "__main__":
-    main()
+    output.save("fanout", payload, chart)
+    return payload

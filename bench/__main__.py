@@ -1,0 +1,74 @@
+"""`python -m bench all|fanout|generator|latency|memory|soak`: see bench/README.md.
+
+Each comparison runs its variants side by side in one run, alternating (A B A B) over
+`--rounds` rounds, prints medians and ratios, and writes bench/results/<date>-<name>.json
+plus a chart (.png). `--quick` is a short smoke run (1 round, short phases): its figures
+are for checking the harness, not for quoting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .procs import BenchError
+from .runner import RESULTS_DIR, Output
+
+BENCHES = ("fanout", "generator", "latency", "memory", "soak")
+
+
+def _bench(name: str) -> Callable[..., dict[str, Any]]:
+    if name == "fanout":
+        from .fanout import run
+    elif name == "generator":
+        from .generator import run
+    elif name == "latency":
+        from .latency import run
+    elif name == "memory":
+        from .memory import run
+    else:
+        from .soak import run
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("bench", choices=("all", *BENCHES), help="which comparison to run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (A B per round)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run: 1 round")
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="soak length (soak; default 10)"
+    )
+    parser.add_argument(
+        "--soak-minutes", type=float, default=None, help="soak length within `all` (default 2)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    rounds = 1 if args.quick else args.rounds
+    output = Output(out_dir=args.out, quiet=os.environ.get("CI", "").lower() == "true")
+    names = BENCHES if args.bench == "all" else (args.bench,)
+    failed = False
+    for name in names:
+        output.say(f"== {name}")
+        kwargs: dict[str, Any] = {}
+        if name == "soak":
+            minutes = args.minutes if args.bench == "soak" else args.soak_minutes
+            kwargs["minutes"] = minutes if minutes is not None else (
+                10.0 if args.bench == "soak" else 2.0
+            )
+        try:
+            _bench(name)(rounds, args.quick, output, **kwargs)
+        except BenchError as exc:
+            print(f"bench {name}: {exc}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
