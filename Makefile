@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint check clean
+.PHONY: demo test lint check clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,14 @@ test: $(STAMP)  ## the whole test suite
 	$(BIN)/pytest -q
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy --strict
-	$(BIN)/ruff check loadtool tests
-	$(BIN)/ruff format --check loadtool tests
+	$(BIN)/ruff check loadtool tests bench
+	$(BIN)/ruff format --check loadtool tests bench
 	$(BIN)/mypy --strict loadtool
 
 check: lint test
+
+bench: $(STAMP)  ## side-by-side benchmarks vs Node, Artillery, Locust (bench/README.md; ~35 min)
+	$(BIN)/python -m bench all
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

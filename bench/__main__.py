@@ -46,10 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--soak-minutes", type=float, default=None, help="soak length within `all` (default 2)"
     )
+    parser.add_argument(
+        "--layout", action="append", help="fanout only: run just this layout (repeatable)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.layout:
+        from .fanout import layouts
+
+        known = [layout.name for layout in layouts(1.0)]
+        unknown = [name for name in args.layout if name not in known]
+        if unknown:
+            parser.error(f"no fanout layout named {', '.join(map(repr, unknown))}: use {known}")
     rounds = 1 if args.quick else args.rounds
     output = Output(out_dir=args.out, quiet=os.environ.get("CI", "").lower() == "true")
     names = BENCHES if args.bench == "all" else (args.bench,)
@@ -57,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         output.say(f"== {name}")
         kwargs: dict[str, Any] = {}
+        if name == "fanout" and args.layout:
+            kwargs["only"] = tuple(args.layout)
         if name == "soak":
             minutes = args.minutes if args.bench == "soak" else args.soak_minutes
-            kwargs["minutes"] = minutes if minutes is not None else (
-                10.0 if args.bench == "soak" else 2.0
+            kwargs["minutes"] = (
+                minutes if minutes is not None else (10.0 if args.bench == "soak" else 2.0)
             )
         try:
             _bench(name)(rounds, args.quick, output, **kwargs)

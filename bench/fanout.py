@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import attrs
 
-from .procs import Load, RunOutcome, Server, loadtool_run, server
+from .procs import BenchError, Load, RunOutcome, Server, loadtool_run, server
 from .runner import Output, active_window, alternation, fmt, summarise, summary_rows, table
 
 TARGET_RATIO: Final = 1.2  # reference >= 1.2x Node's deliveries per server CPU-second
@@ -105,10 +105,14 @@ def measure_once(layout: Layout, target: Server) -> dict[str, Any]:
     }
 
 
-def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
+def run(rounds: int, quick: bool, output: Output, *, only: tuple[str, ...] = ()) -> dict[str, Any]:
     seconds = 4.0 if quick else 12.0
+    chosen = [layout for layout in layouts(seconds) if not only or layout.name in only]
+    if not chosen:
+        known = ", ".join(repr(layout.name) for layout in layouts(seconds))
+        raise BenchError(f"no layout named {', '.join(only)}: use one of {known}")
     rows: list[dict[str, Any]] = []
-    for layout in layouts(seconds):
+    for layout in chosen:
         for r, name in alternation(SERVERS, rounds):
             with server(name) as target:  # a fresh server per run: no state carried over
                 row = measure_once(layout, target)
@@ -121,7 +125,7 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
                 f"{fmt(row['achieved_deliveries_per_s'])}/s, lost {row['lost']}"
             )
     summaries = []
-    for layout in layouts(seconds):
+    for layout in chosen:
         these = [r for r in rows if r["layout"] == layout.name]
         s = summarise(
             these,
@@ -152,13 +156,26 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
         ax = figure.add_subplot(1, 1, 1)
         names = [s.metric for s in summaries]
         xs = range(len(names))
-        ax.bar([x - 0.2 for x in xs], [s.a_median or 0 for s in summaries], 0.4,
-               label="reference (loadtool serve)")  # fmt: skip
-        ax.bar([x + 0.2 for x in xs], [s.b_median or 0 for s in summaries], 0.4,
-               label="seed Node ws server")  # fmt: skip
+        ax.bar(
+            [x - 0.2 for x in xs],
+            [s.a_median or 0 for s in summaries],
+            0.4,
+            label="reference (loadtool serve)",
+        )
+        ax.bar(
+            [x + 0.2 for x in xs],
+            [s.b_median or 0 for s in summaries],
+            0.4,
+            label="seed Node ws server",
+        )
         for x, s in zip(xs, summaries, strict=True):
-            ax.text(x, max(s.a_median or 0, s.b_median or 0), f"{fmt(s.ratio)}x",
-                    ha="center", va="bottom")  # fmt: skip
+            ax.text(
+                x,
+                max(s.a_median or 0, s.b_median or 0),
+                f"{fmt(s.ratio)}x",
+                ha="center",
+                va="bottom",
+            )
         ax.set_xticks(list(xs), names)
         ax.set_ylabel("deliveries per server CPU-second")
         ax.set_title(f"Server fan-out cost, median of {rounds} round(s) (higher is better)")

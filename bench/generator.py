@@ -178,10 +178,25 @@ def run_locust(load: Load, target: Server) -> dict[str, Any]:
         env = {**os.environ, "BENCH_RATE": str(load.rate), "BENCH_TEXT": str(TEXT)}
         env["BENCH_OUT"] = str(out)
         run_s = load.seconds
-        argv = [str(exe), "-f", str(PEERS / "locustfile.py"), "--headless",
-                "-u", str(load.clients), "-r", str(load.clients), "-t", f"{run_s:.0f}s",
-                "--host", target.url.rstrip("/"), "--only-summary", "--loglevel", "ERROR",
-                "--stop-timeout", "3"]  # fmt: skip
+        argv = [
+            str(exe),
+            "-f",
+            str(PEERS / "locustfile.py"),
+            "--headless",
+            "-u",
+            str(load.clients),
+            "-r",
+            str(load.clients),
+            "-t",
+            f"{run_s:.0f}s",
+            "--host",
+            target.url.rstrip("/"),
+            "--only-summary",
+            "--loglevel",
+            "ERROR",
+            "--stop-timeout",
+            "3",
+        ]
         samples, proc = _watch_tool(argv, target, env, cwd, run_s + 120)
         if not out.is_file():
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -320,8 +335,14 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
     medians = {
         t: {
             key: median(r[key] for r in rows if r["variant"] == t)
-            for key in ("us_per_delivery", "whole_run_us_per_delivery", "steady_deliveries_per_s",
-                        "latency_p50_ms", "latency_p99_ms", "send_rate_kept")  # fmt: skip
+            for key in (
+                "us_per_delivery",
+                "whole_run_us_per_delivery",
+                "steady_deliveries_per_s",
+                "latency_p50_ms",
+                "latency_p99_ms",
+                "send_rate_kept",
+            )
         }
         for t in tools
     }
@@ -329,17 +350,33 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
     table_rows = []
     for t in tools:
         m = medians[t]
-        table_rows.append([
-            t, fmt(m["us_per_delivery"]), fmt(m["whole_run_us_per_delivery"]),
-            fmt(ratio(m["us_per_delivery"], lt)) + "x", fmt(m["latency_p50_ms"]),
-            fmt(m["latency_p99_ms"]), fmt(m["send_rate_kept"]),
-        ])  # fmt: skip
+        table_rows.append(
+            [
+                t,
+                fmt(m["us_per_delivery"]),
+                fmt(m["whole_run_us_per_delivery"]),
+                fmt(ratio(m["us_per_delivery"], lt)) + "x",
+                fmt(m["latency_p50_ms"]),
+                fmt(m["latency_p99_ms"]),
+                fmt(m["send_rate_kept"]),
+            ]
+        )
     met = lt is not None and lt <= TARGET_US
     output.say(
         f"\ngenerator: CPU per delivery, {load.clients} clients x {load.rate:g}/s on the seed "
         f"Node server (median of {rounds} round(s))\n"
-        + table(["tool", "us/delivery", "whole run", "vs loadtool", "p50 ms", "p99 ms",
-                 "send rate kept"], table_rows)  # fmt: skip
+        + table(
+            [
+                "tool",
+                "us/delivery",
+                "whole run",
+                "vs loadtool",
+                "p50 ms",
+                "p99 ms",
+                "send rate kept",
+            ],
+            table_rows,
+        )
         + f"\nloadtool target <= {TARGET_US} us/delivery: "
         + ("met" if met else f"NOT met ({fmt(lt)} us)")
     )
@@ -352,8 +389,13 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
     payload = {
         "metric": "generator CPU microseconds per delivery (steady part; lower is better)",
         "target": f"loadtool <= {TARGET_US} us/delivery, and below the peers",
-        "scenario": {"clients": load.clients, "rate_per_client": load.rate,
-                     "seconds": seconds, "text_chars": TEXT, "server": "seed Node ws"},  # fmt: skip
+        "scenario": {
+            "clients": load.clients,
+            "rate_per_client": load.rate,
+            "seconds": seconds,
+            "text_chars": TEXT,
+            "server": "seed Node ws",
+        },
         "rounds": rounds,
         "medians": medians,
         "loadtool_target_met": met,
@@ -377,8 +419,11 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
         ax.legend()
         ax2 = figure.add_subplot(1, 2, 2)
         steps = sweep["steps"]
-        ax2.plot([s["clients"] for s in steps], [s["steady_deliveries_per_s"] or 0 for s in steps],
-                 marker="o")  # fmt: skip
+        ax2.plot(
+            [s["clients"] for s in steps],
+            [s["steady_deliveries_per_s"] or 0 for s in steps],
+            marker="o",
+        )
         for s in steps:
             if s["saturated"]:
                 ax2.annotate("saturated", (s["clients"], s["steady_deliveries_per_s"] or 0))

@@ -26,12 +26,19 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
         with node_server() as target:
             outcome = loadtool_run(load, target, {}, name="bench-latency")
         lat = outcome.results["latency_ms"]
-        rows.append({
-            "round": r, "variant": "loadtool", "p50_ms": lat["p50"], "p90_ms": lat["p90"],
-            "p99_ms": lat["p99"], "max_ms": lat["max"], "count": lat["count"],
-            "lost": outcome.results["totals"]["lost"],
-            "saturated": outcome.results["generator"]["saturated"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "round": r,
+                "variant": "loadtool",
+                "p50_ms": lat["p50"],
+                "p90_ms": lat["p90"],
+                "p99_ms": lat["p99"],
+                "max_ms": lat["max"],
+                "count": lat["count"],
+                "lost": outcome.results["totals"]["lost"],
+                "saturated": outcome.results["generator"]["saturated"],
+            }
+        )
         output.say(f"  latency round {r + 1}: p50 {lat['p50']} ms, p99 {lat['p99']} ms")
     p50 = median(r["p50_ms"] for r in rows)
     p99 = median(r["p99_ms"] for r in rows)
@@ -39,14 +46,26 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
     output.say(
         f"\nlatency overhead: {load.clients} clients x {load.rate:g}/s against the seed Node "
         f"server (median of {rounds} round(s))\n"
-        + table(["p50 ms", "p99 ms", "target"], [[fmt(p50, 3), fmt(p99, 3),
-                f"p50 < {TARGET_P50_MS:g} ms: " + ("met" if met else "NOT met")]])  # fmt: skip
+        + table(
+            ["p50 ms", "p99 ms", "target"],
+            [
+                [
+                    fmt(p50, 3),
+                    fmt(p99, 3),
+                    f"p50 < {TARGET_P50_MS:g} ms: " + ("met" if met else "NOT met"),
+                ]
+            ],
+        )
     )
     payload = {
         "metric": "reported latency p50 of a light run against an instant server",
         "target": f"p50 < {TARGET_P50_MS} ms",
-        "scenario": {"clients": load.clients, "rate_per_client": load.rate,
-                     "seconds": load.seconds, "server": "seed Node ws"},  # fmt: skip
+        "scenario": {
+            "clients": load.clients,
+            "rate_per_client": load.rate,
+            "seconds": load.seconds,
+            "server": "seed Node ws",
+        },
         "rounds": rounds,
         "median_p50_ms": p50,
         "median_p99_ms": p99,

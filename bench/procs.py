@@ -270,10 +270,29 @@ def node_server() -> Iterator[Server]:
 @contextmanager
 def reference_server(*extra: str) -> Iterator[Server]:
     """`loadtool serve` (the reference server) on a free port, limits opened for load."""
-    argv = [sys.executable, "-m", "loadtool", "serve", "--host", "127.0.0.1", "--port", "0",
-            "--secret", SECRET, "--rate", "100000", "--burst", "100000",
-            "--max-connections", "200000", "--max-user-connections", "1000",
-            "--log-level", "error", *extra]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "loadtool",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--secret",
+        SECRET,
+        "--rate",
+        "100000",
+        "--burst",
+        "100000",
+        "--max-connections",
+        "200000",
+        "--max-user-connections",
+        "1000",
+        "--log-level",
+        "error",
+        *extra,
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         url = _read_line_until(proc, "ws://")
@@ -366,21 +385,34 @@ def loadtool_run(
     *,
     name: str = "bench",
     timeout_s: float | None = None,
+    every_s: float = SAMPLE_S,
 ) -> RunOutcome:
     """`loadtool run` (one worker) against `target`, sampling `probes` (each called with
     the generator's PID) and reading its results.json."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         scenario = Path(tmp) / "scenario.yaml"
         scenario.write_text(yaml.safe_dump(load.scenario(name), sort_keys=False))
-        argv = [sys.executable, "-m", "loadtool", "run", str(scenario), "--target", target.url,
-                "--dialect", target.dialect, "--out", str(Path(tmp) / "out"), "--quiet"]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "loadtool",
+            "run",
+            str(scenario),
+            "--target",
+            target.url,
+            "--dialect",
+            target.dialect,
+            "--out",
+            str(Path(tmp) / "out"),
+            "--quiet",
+        ]
         if target.secret:
             argv += ["--secret", target.secret]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         bound = {k: (lambda f=f: f(proc.pid)) for k, f in probes.items()}
         limit = timeout_s or (load.connect_s + load.seconds + 120)
         try:
-            samples = watch(proc, bound, timeout_s=limit)
+            samples = watch(proc, bound, timeout_s=limit, every_s=every_s)
         finally:
             stop(proc)
         stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""

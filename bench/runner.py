@@ -7,6 +7,7 @@ summarised, so that every comparison in bench/ is reported the same way.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import platform
@@ -74,7 +75,7 @@ def interpolate(points: Sequence[tuple[float, float]], x: float) -> float:
         raise ValueError("no points to interpolate")
     if x <= points[0][0]:
         return points[0][1]
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         if x <= x1:
             return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return points[-1][1]
@@ -91,7 +92,7 @@ def active_window(
     if len(points) < 3:
         return None
     rates = []
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         rates.append((y1 - y0) / (x1 - x0) if x1 > x0 else 0.0)
     ranked = sorted(rates)
     top = ranked[min(len(ranked) - 1, int(0.9 * len(ranked)))]
@@ -173,7 +174,16 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    import subprocess
+
+    commit = subprocess.run(
+        ["git", "-C", str(RESULTS_DIR.parent), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
+        "commit": commit,
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "kernel": platform.release(),

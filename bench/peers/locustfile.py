@@ -50,8 +50,13 @@ class ChatUser(User):
     @task
     def send(self):
         self.seq += 1
-        frame = {"id": f"{self.uid}-{self.seq}", "room": "general", "senderId": self.uid,
-                 "text": PAD, "sentAt": time.time() * 1000}
+        frame = {
+            "id": f"{self.uid}-{self.seq}",
+            "room": "general",
+            "senderId": self.uid,
+            "text": PAD,
+            "sentAt": time.time() * 1000,
+        }
         self.ws.send(json.dumps(frame))
         SENT[0] += 1
 
@@ -63,9 +68,12 @@ def _summary(environment, **_kwargs):
         return
     s = environment.stats.get("deliver", "WS")
     with open(out, "w") as f:
-        json.dump({
-            "deliveries": s.num_requests,
-            "sent": SENT[0],
-            "p50_ms": s.get_response_time_percentile(0.5) if s.num_requests else None,
-            "p99_ms": s.get_response_time_percentile(0.99) if s.num_requests else None,
-        }, f)
+        json.dump(
+            {
+                "deliveries": s.num_requests,
+                "sent": SENT[0],
+                "p50_ms": s.get_response_time_percentile(0.5) if s.num_requests else None,
+                "p99_ms": s.get_response_time_percentile(0.99) if s.num_requests else None,
+            },
+            f,
+        )
