@@ -2,12 +2,13 @@
 
     .venv/bin/python -m bench memory [--rounds 3] [--quick]
 
-N idle clients (`loadtool run`, one worker, send rate 0) hold connections to a fresh
-server for a while; VmRSS (/proc/<pid>/status) of the server and of the generator is
-sampled every 0.25 s and the median of the second half of the idle phase is kept. Done for
-a small and a large N, the cost of one connection is the marginal one,
-(RSS(large) - RSS(small)) / (large - small): interpreter, imports and buffers that do not
-grow with N are left out. Variants alternate: reference, node, reference, node, ...
+N idle clients (`loadtool run`, one worker, send rate 0; on the reference server in rooms
+of 10) hold connections to a fresh server for a while; VmRSS (/proc/<pid>/status) of the
+server and of the generator is sampled every 0.25 s and the median of the second half of
+the idle phase is kept. Done for a small and a large N, the cost of one connection is the
+marginal one, (RSS(large) - RSS(small)) / (connected(large) - connected(small)), with the
+connected counts read from the run's time series at the end of the idle phase: the
+interpreter, imports and buffers that do not grow with N are left out. Variants alternate: reference, node, reference, node, ...
 
 Heartbeats: against the reference server clients send an app-level `ping` every 5 s and
 the server sends WebSocket pings (its default 20 s). The seed Node server has no heartbeat
@@ -34,9 +35,17 @@ def _idle_rss(outcome: RunOutcome, load: Load, series: str) -> float | None:
     return median(values)
 
 
+def _connected_at(outcome: RunOutcome, second: int) -> int:
+    rows = [row for row in outcome.results["timeseries"] if row["t"] <= second]
+    return int(rows[-1]["connected"]) if rows else 0
+
+
 def measure(name: str, clients: int, seconds: float) -> dict[str, Any]:
     load = Load(
         clients=clients,
+        # rooms of 10 on the reference server: in one big room every join would send a
+        # presence event to every member (N^2/2 frames), a flood, not idle connections
+        rooms=max(1, clients // 10) if name == "reference" else 1,
         rate=0.0,
         seconds=seconds,
         heartbeat="5s" if name == "reference" else "off",
@@ -54,7 +63,7 @@ def measure(name: str, clients: int, seconds: float) -> dict[str, Any]:
         "server_rss_kb": _idle_rss(outcome, load, "server_rss"),
         "client_rss_kb": _idle_rss(outcome, load, "client_rss"),
         "connects": totals["connects"],
-        "disconnects": sum(row["disconnects"] for row in outcome.results["timeseries"]),
+        "connected": _connected_at(outcome, int(load.connect_s + load.seconds) - 1),
         "errors": totals["errors"],
     }
 
@@ -63,7 +72,9 @@ def _per_conn(small: dict[str, Any], large: dict[str, Any], key: str) -> float |
     a, b = small[key], large[key]
     if a is None or b is None:
         return None
-    return round((b - a) / (large["clients"] - small["clients"]), 2)
+    if large["connected"] <= small["connected"]:
+        return None
+    return round((b - a) / (large["connected"] - small["connected"]), 2)
 
 
 def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
@@ -85,7 +96,7 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
         output.say(
             f"  memory round {r + 1} {name:<9} server {fmt(row['server_kb_per_conn'])} KiB/conn, "
             f"client {fmt(row['client_kb_per_conn'])} KiB/conn "
-            f"(connects {large['connects']}, disconnects {large['disconnects']})"
+            f"({small['connected']} and {large['connected']} connected)"
         )
     med = {
         (name, side): median(r[f"{side}_kb_per_conn"] for r in rows if r["variant"] == name)
