@@ -8,7 +8,8 @@ server and of the generator is sampled every 0.25 s and the median of the second
 the idle phase is kept. Done for a small and a large N, the cost of one connection is the
 marginal one, (RSS(large) - RSS(small)) / (connected(large) - connected(small)), with the
 connected counts read from the run's time series at the end of the idle phase: the
-interpreter, imports and buffers that do not grow with N are left out. Variants alternate: reference, node, reference, node, ...
+interpreter, imports and buffers that do not grow with N are left out. Variants alternate:
+reference, node, reference, node, ...
 
 Heartbeats: against the reference server clients send an app-level `ping` every 5 s and
 the server sends WebSocket pings (its default 20 s). The seed Node server has no heartbeat
