@@ -9,6 +9,7 @@ are for checking the harness, not for quoting.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -22,16 +23,9 @@ BENCHES = ("fanout", "generator", "latency", "memory", "soak")
 
 
 def _bench(name: str) -> Callable[..., dict[str, Any]]:
-    if name == "fanout":
-        from .fanout import run
-    elif name == "generator":
-        from .generator import run
-    elif name == "latency":
-        from .latency import run
-    elif name == "memory":
-        from .memory import run
-    else:
-        from .soak import run
+    """The bench's `run`, imported on demand (the peers' set-up only when needed)."""
+    module = importlib.import_module(f"bench.{name}")
+    run: Callable[..., dict[str, Any]] = module.run
     return run
 
 

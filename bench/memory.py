@@ -70,12 +70,11 @@ def measure(name: str, clients: int, seconds: float) -> dict[str, Any]:
 
 
 def _per_conn(small: dict[str, Any], large: dict[str, Any], key: str) -> float | None:
-    a, b = small[key], large[key]
-    if a is None or b is None:
+    a: float | None = small[key]
+    b: float | None = large[key]
+    if a is None or b is None or large["connected"] <= small["connected"]:
         return None
-    if large["connected"] <= small["connected"]:
-        return None
-    return round((b - a) / (large["connected"] - small["connected"]), 2)
+    return round((b - a) / int(large["connected"] - small["connected"]), 2)
 
 
 def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
@@ -85,18 +84,20 @@ def run(rounds: int, quick: bool, output: Output) -> dict[str, Any]:
     for r, name in alternation(SERVERS, rounds):
         small = measure(name, small_n, seconds)
         large = measure(name, large_n, seconds)
-        row = {
+        server_kb = _per_conn(small, large, "server_rss_kb")
+        client_kb = _per_conn(small, large, "client_rss_kb")
+        row: dict[str, Any] = {
             "round": r,
             "variant": name,
             "small": small,
             "large": large,
-            "server_kb_per_conn": _per_conn(small, large, "server_rss_kb"),
-            "client_kb_per_conn": _per_conn(small, large, "client_rss_kb"),
+            "server_kb_per_conn": server_kb,
+            "client_kb_per_conn": client_kb,
         }
         rows.append(row)
         output.say(
-            f"  memory round {r + 1} {name:<9} server {fmt(row['server_kb_per_conn'])} KiB/conn, "
-            f"client {fmt(row['client_kb_per_conn'])} KiB/conn "
+            f"  memory round {r + 1} {name:<9} server {fmt(server_kb)} KiB/conn, "
+            f"client {fmt(client_kb)} KiB/conn "
             f"({small['connected']} and {large['connected']} connected)"
         )
     med = {

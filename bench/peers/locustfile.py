@@ -10,6 +10,7 @@ Settings come from the environment: BENCH_RATE (messages/s per user), BENCH_TEXT
 import json
 import os
 import time
+from typing import Any
 
 import gevent
 import websocket
@@ -23,17 +24,17 @@ SENT = [0]
 class ChatUser(User):
     wait_time = constant_pacing(1.0 / RATE)
 
-    def on_start(self):
+    def on_start(self) -> None:
         self.ws = websocket.create_connection(self.host)
         self.uid = str(id(self))
         self.seq = 0
         self.reader = gevent.spawn(self._read)
 
-    def on_stop(self):
+    def on_stop(self) -> None:
         self.reader.kill()
         self.ws.close()
 
-    def _read(self):
+    def _read(self) -> None:
         fire = self.environment.events.request.fire
         while True:
             data = self.ws.recv()
@@ -48,7 +49,7 @@ class ChatUser(User):
             )
 
     @task
-    def send(self):
+    def send(self) -> None:
         self.seq += 1
         frame = {
             "id": f"{self.uid}-{self.seq}",
@@ -62,7 +63,7 @@ class ChatUser(User):
 
 
 @events.quitting.add_listener
-def _summary(environment, **_kwargs):
+def _summary(environment: Any, **_kwargs: Any) -> None:
     out = os.environ.get("BENCH_OUT")
     if not out:
         return
