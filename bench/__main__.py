@@ -31,7 +31,11 @@ def _bench(name: str) -> Callable[..., dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("bench", choices=("all", *BENCHES), help="which comparison to run")
+    parser.add_argument(
+        "bench",
+        choices=("all", *BENCHES, "tables"),
+        help="which comparison to run (`tables`: print the README's tables from --out)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds (A B per round)")
     parser.add_argument("--quick", action="store_true", help="a short smoke run: 1 round")
     parser.add_argument(
@@ -54,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [name for name in args.layout if name not in known]
         if unknown:
             parser.error(f"no fanout layout named {', '.join(map(repr, unknown))}: use {known}")
+    if args.bench == "tables":
+        from .tables import render
+
+        print(render(args.out))
+        return 0
     rounds = 1 if args.quick else args.rounds
     output = Output(out_dir=args.out, quiet=os.environ.get("CI", "").lower() == "true")
     names = BENCHES if args.bench == "all" else (args.bench,)
