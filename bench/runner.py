@@ -68,6 +68,22 @@ def slope_per_hour(seconds: Sequence[float], ys: Sequence[float]) -> float:
     return slope(seconds, ys) * 3600.0
 
 
+def theil_sen(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Median of the slopes between every pair of points: a slope that a few bursts (another
+    job on a shared machine) cannot tilt, reported next to the least-squares one."""
+    if len(xs) != len(ys):
+        raise ValueError(f"{len(xs)} xs but {len(ys)} ys")
+    slopes = [
+        (ys[j] - ys[i]) / (xs[j] - xs[i])
+        for i in range(len(xs))
+        for j in range(i + 1, len(xs))
+        if xs[j] != xs[i]
+    ]
+    if not slopes:
+        raise ValueError("a slope needs at least two distinct xs")
+    return statistics.median(slopes)
+
+
 def interpolate(points: Sequence[tuple[float, float]], x: float) -> float:
     """y at x on the piecewise-linear curve through `points` (sorted by x), clamped at the
     ends. Used to read a cumulative counter (CPU seconds) at a moment between samples."""

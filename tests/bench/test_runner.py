@@ -18,6 +18,7 @@ from bench.runner import (
     slope_per_hour,
     summarise,
     table,
+    theil_sen,
 )
 
 
@@ -69,6 +70,17 @@ def test_slope_of_a_line_and_of_a_flat_series() -> None:
 def test_slope_refuses_degenerate_input(xs: list[float], ys: list[float], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         slope(xs, ys)
+
+
+def test_theil_sen_ignores_a_burst_that_tilts_least_squares() -> None:
+    xs = [float(x) for x in range(20)]
+    ys = [10.0] * 20
+    ys[17] = ys[18] = 200.0  # a burst near the end
+    assert theil_sen(xs, ys) == 0.0
+    assert slope(xs, ys) > 1.0
+    assert theil_sen([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="distinct"):
+        theil_sen([1.0, 1.0], [1.0, 2.0])
 
 
 def test_interpolate_reads_between_samples_and_clamps_at_the_ends() -> None:
