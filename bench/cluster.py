@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.cluster [--clients 100] [--rate 2] [--seconds 5] [--rounds 3]
 
 Each round runs three set-ups in turn, on this machine, with the same load as
-bench/fanout.py (C clients in one room, each sending R messages/s for S seconds):
+bench/twsload.py (C clients in one room, each sending R messages/s for S seconds):
 
 - `plain`: one `loadtool serve` (memory mode, no Redis);
 - `redis-1`: one `loadtool serve --redis` node (a private redis-server, AOF fsync always);
@@ -33,7 +33,7 @@ from typing import Any
 import trio
 from trio_websocket import connect_websocket_url
 
-from bench.fanout import ROOM, SECRET, _connect, _Counts, _cpu_seconds, _send
+from bench.twsload import ROOM, SECRET, _connect, _Counts, _cpu_seconds, _send
 from loadtool import protocol as p
 
 SETUPS = ("plain", "redis-1", "redis-2")
