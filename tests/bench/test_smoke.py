@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]  # where `python -m bench` is fo
 
 def test_quick_fanout_writes_results_and_a_chart(seed_node_modules: Path, tmp_path: Path) -> None:
     if importlib.util.find_spec("matplotlib") is None:
-        unavailable("matplotlib is not installed: pip install -e '.[bench]'")
+        unavailable("matplotlib is not installed: pip install -e '.[dev]'")
     env = {**os.environ, "LOADTOOL_SEED_NODE_MODULES": str(seed_node_modules), "CI": "true"}
     argv = [sys.executable, "-m", "bench", "fanout", "--quick", "--layout", "one room of 100",
             "--out", str(tmp_path)]  # fmt: skip
