@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import random
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,6 +22,7 @@ import trio
 from ..results.correlation import decode_text, encode_text
 from ..results.recorder import Recorder
 from ..results.runclock import RunClock
+from .demux import Demux
 from .policies import Backoff
 from .stats import ClientStats
 from .transport import Closed, Endpoint, Rejected, WsClient
@@ -72,6 +72,14 @@ class _RoomSync:
     live_during_resync: set[int] = attrs.field(factory=set)
 
 
+@attrs.define(eq=False)
+class _Wake:
+    """What the demux's handler tells a client's task: something to do, last data time."""
+
+    event: trio.Event
+    last: float  # trio time of the last read
+
+
 # previous intended send time (None: the first) -> the next one, or None: no more sends
 SendSchedule = Callable[[int | None], int | None]
 SizeFn = Callable[[random.Random], int]
@@ -79,6 +87,31 @@ SizeFn = Callable[[random.Random], int]
 
 class SimClient:
     """Runs until cancelled; `drop()` injects a client-side connection loss."""
+
+    __slots__ = (
+        "_backoff",
+        "_clock",
+        "_conn",
+        "_demux",
+        "_drop_scope",
+        "_joined_once",
+        "_leaving",
+        "_ledger",
+        "_left_at",
+        "_outbox",
+        "_plan",
+        "_requests",
+        "_rng",
+        "_room_index",
+        "_schedule",
+        "_sending_done",
+        "_seq",
+        "_size",
+        "_stats",
+        "_sync",
+        "_unacked",
+        "connected",
+    )
 
     def __init__(
         self,
@@ -92,8 +125,10 @@ class SimClient:
         schedule: SendSchedule,
         size: SizeFn,
         first_seq: int = 1,
+        demux: Demux | None = None,
     ) -> None:
         self._plan = plan
+        self._demux = demux  # None: this client reads in its own task
         self._ledger = ledger
         self._stats = stats
         self._clock = clock
@@ -102,13 +137,14 @@ class SimClient:
         self._schedule = schedule
         self._size = size
         self._conn: WsClient | None = None
-        self._outbox: deque[_Pending] = deque()  # not yet written (v1 and seed)
+        # Lists, not deques: short, and an idle client should not carry two 600-byte blocks.
+        self._outbox: list[_Pending] = []  # not yet written (v1 and seed)
         self._unacked: dict[int, _Pending] = {}  # v1: written, waiting for `ack`
         self._seq = first_seq - 1  # seqs (and so message ids) run on across arrivals
         self._sync = {name: _RoomSync() for name in plan.room_names}
         self._room_index = dict(zip(plan.room_names, plan.rooms, strict=True))
         self._joined_once: set[str] = set()
-        self._requests: deque[str] = deque()  # frames to send after handling a batch
+        self._requests: list[str] = []  # frames to send after handling a batch
         self._drop_scope: trio.CancelScope | None = None
         self._sending_done = trio.Event()
         self._leaving = trio.Event()
@@ -222,7 +258,7 @@ class SimClient:
             await conn.abort()
         if self._plan.outbox:
             for pending in sorted(self._unacked.values(), key=lambda p: p.seq, reverse=True):
-                self._outbox.appendleft(pending)  # replay unacked first, in order
+                self._outbox.insert(0, pending)  # replay unacked first, in order
         self._unacked.clear()
         return code
 
@@ -259,7 +295,7 @@ class SimClient:
                     await conn.send_text(orjson.dumps(frame).decode())
         # Replay the outbox in order; what the pacer adds meanwhile is sent too.
         while self._outbox:
-            pending = self._outbox.popleft()
+            pending = self._outbox.pop(0)
             await self._write(conn, pending)
         self._conn = conn
 
@@ -353,6 +389,9 @@ class SimClient:
     async def _read(self, conn: WsClient) -> None:
         heartbeat = self._plan.heartbeat_s
         dead_after = heartbeat * DEAD_AFTER_HEARTBEATS if heartbeat else float("inf")
+        if self._demux is not None and conn.fileno() >= 0:
+            await self._read_demuxed(conn, self._demux, dead_after)
+            return
         while True:
             with trio.move_on_after(dead_after) as quiet:
                 batch = await conn.receive_batch()
@@ -361,7 +400,41 @@ class SimClient:
                 raise Closed(DEAD_PEER_CODE, "nothing from the server: dead peer")
             self._handle(batch)
             while self._requests:
-                await conn.send_text(self._requests.popleft())
+                await conn.send_text(self._requests.pop(0))
+
+    async def _read_demuxed(self, conn: WsClient, demux: Demux, dead_after: float) -> None:
+        """The demux reads and accounts (`on_readable`, no task switch per delivery); this
+        task answers control frames, sends follow-up requests and watches for silence."""
+        state = _Wake(event=trio.Event(), last=trio.current_time())
+        fd = conn.fileno()
+
+        def on_readable() -> None:
+            texts = conn.read_nowait()
+            state.last = trio.current_time()
+            if texts:
+                self._handle(texts)
+            if conn.needs_attention or self._requests:
+                if conn.done_reading:
+                    demux.remove(fd, on_readable)  # before anyone closes the socket
+                state.event.set()
+
+        self._handle(conn.take_early())
+        demux.add(fd, on_readable)
+        try:
+            while True:
+                with trio.move_on_at(state.last + dead_after):
+                    await state.event.wait()
+                if not state.event.is_set():
+                    if trio.current_time() < state.last + dead_after:
+                        continue  # data came while the timer was running
+                    self._stats.dead_peers += 1
+                    raise Closed(DEAD_PEER_CODE, "nothing from the server: dead peer")
+                state.event = trio.Event()
+                await conn.attend()
+                while self._requests:
+                    await conn.send_text(self._requests.pop(0))
+        finally:
+            demux.remove(fd, on_readable)
 
     def _handle(self, batch: list[str]) -> None:
         for text in batch:

@@ -57,6 +57,9 @@ class Endpoint:
     port: int
     target: str  # path and query
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False)
+    # Local address to dial from (e.g. 127.0.0.2): many source addresses keep 100,000
+    # loopback connections clear of ephemeral-port exhaustion. None: the kernel's choice.
+    source: str | None = None
 
     @classmethod
     def from_url(cls, url: str, *, insecure: bool = False, ca_file: Path | None = None) -> Endpoint:
@@ -90,7 +93,20 @@ class Endpoint:
 
 
 class WsClient:
-    """A connected client WebSocket. Sends are serialised; one task reads."""
+    """A connected client WebSocket. Sends are serialised; one task (or a demux) reads."""
+
+    __slots__ = (
+        "_close_seen",
+        "_closed",
+        "_closing",
+        "_controls",
+        "_early",
+        "_fd",
+        "_parser",
+        "_send_lock",
+        "_stream",
+        "_trouble",
+    )
 
     def __init__(self, stream: trio.abc.Stream, parser: FrameParser) -> None:
         self._stream = stream
@@ -99,6 +115,11 @@ class WsClient:
         self._early: list[str] = []  # messages that arrived with the 101
         self._closing = False  # we sent a close frame
         self._closed: Closed | None = None  # the server's close, raised after its messages
+        # For a demultiplexed reader (`read_nowait`): what its task must still deal with.
+        self._controls: list[wsf.Control] = []
+        self._trouble: Closed | wsf.FrameError | None = None
+        self._close_seen = False
+        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
 
     @classmethod
     async def connect(
@@ -188,6 +209,72 @@ class WsClient:
             raise self._closed
         return texts
 
+    # --- the demultiplexed read path (client/demux.py) ------------------------------------
+
+    def fileno(self) -> int:
+        """The socket to register with a `Demux`, or -1 (TLS: bytes go through SSL)."""
+        return self._fd
+
+    def take_early(self) -> list[str]:
+        """Messages that arrived with the 101, before any read."""
+        early, self._early = self._early, []
+        return early
+
+    def read_nowait(self) -> list[str]:
+        """One read without waiting, for a demux: the complete text messages it carried.
+
+        Same parsing as `receive_batch`. Control frames and the end of the connection are
+        kept for `attend()`, which the connection's own task awaits when
+        `needs_attention`; after the end (`done_reading`) nothing more is read.
+        """
+        if self._trouble is not None or self._close_seen or self._closed is not None:
+            return []
+        try:
+            data = os.read(self._fd, _RECEIVE_BYTES)
+        except BlockingIOError:
+            return []
+        except OSError as exc:
+            self._trouble = Closed(1006, str(exc))
+            return []
+        if not data:
+            self._trouble = Closed(1006, "connection dropped")
+            return []
+        try:
+            texts, controls = self._parser.feed(data)
+        except wsf.FrameError as exc:
+            self._trouble = exc
+            return []
+        if controls:
+            self._controls += controls
+            self._close_seen = any(c.opcode == wsf.OP_CLOSE for c in controls)
+        return texts
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self._controls) or self._trouble is not None
+
+    @property
+    def done_reading(self) -> bool:
+        return self._trouble is not None or self._close_seen
+
+    async def attend(self) -> None:
+        """Answer what `read_nowait` kept (pongs, the close reply), in arrival order.
+
+        Raises:
+            Closed: the server closed, broke the protocol, or the connection dropped.
+        """
+        controls, self._controls = self._controls, []
+        if controls:
+            await self._answer(controls)
+        trouble = self._trouble
+        if self._closed is not None:
+            raise self._closed
+        if isinstance(trouble, wsf.FrameError):
+            await self.close(trouble.code, str(trouble)[:100])
+            raise Closed(trouble.code, str(trouble))
+        if trouble is not None:
+            raise trouble
+
     async def _answer(self, controls: list[wsf.Control]) -> None:
         """Answer pings; on a close, reply and remember it: the messages that came before
         it in the same chunk are returned first, the close is raised on the next read."""
@@ -234,7 +321,7 @@ async def open_stream(endpoint: Endpoint) -> trio.abc.Stream:
         return await trio.open_ssl_over_tcp_stream(
             endpoint.host, endpoint.port, ssl_context=endpoint.ssl_context
         )
-    return await trio.open_tcp_stream(endpoint.host, endpoint.port)
+    return await trio.open_tcp_stream(endpoint.host, endpoint.port, local_address=endpoint.source)
 
 
 async def upgrade(

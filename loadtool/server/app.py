@@ -22,7 +22,7 @@ from . import handshake as hs
 from .broker import Broker
 from .cluster import ClusterEdge, default_node_id
 from .config import ServerConfig
-from .connection import Connection
+from .connection import Connection, Flusher
 from .hub import Hub, frame_bytes
 from .metrics import CONTENT_TYPE, Metrics
 from .storage import HistorySource, MemoryStore, MessageStore, SqliteStore, StorageError
@@ -122,6 +122,7 @@ class _Server:
         self._commit_lock = trio.Lock()
         self._advertised = config.limits.advertised()  # the `limits` of every welcome
         self._connections: dict[Connection, None] = {}
+        self._flusher = Flusher()  # one write per connection per scheduler pass
 
     async def start(self) -> None:
         limits = self._config.limits
@@ -161,6 +162,7 @@ class _Server:
                 elif self._store.durable:
                     background.start_soon(self._commit_loop)
                 background.start_soon(self._sweep_loop)
+                background.start_soon(self._flusher.run)
                 async with trio.open_nursery() as connections:
                     async with trio.open_nursery() as accepting:
                         accepting.start_soon(_serve_listeners, self._handle, listeners, connections)
@@ -234,6 +236,7 @@ class _Server:
             hub=self._hub,
             store=self._history,
             metrics=self._metrics,
+            flusher=self._flusher,
         )
         self._connections[conn] = None
         self._metrics.connections += 1

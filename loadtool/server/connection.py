@@ -1,9 +1,11 @@
 """One accepted WebSocket connection: the reader, the writer and the close handshake.
 
 wsproto parses what the client sends; what the server sends is pre-framed bytes from the
-hub (`wsframe.text_frame`) queued in a bounded outbox. One writer task drains the outbox
-with a single `send_all` per wake-up, so frames queued while a write was in flight leave
-in one syscall (docs/protocol.md §7.6 for what happens when the outbox is full).
+hub (`wsframe.text_frame`). Frames produced for one connection during one pass of trio's
+scheduler are written together by the `Flusher`, one non-blocking write per connection
+per pass; what the socket does not take goes to a bounded outbox that one writer task
+drains (docs/protocol.md §7.6 for what happens when the outbox is full;
+docs/performance.md for why).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import logging
 import math
 import os
-from collections import deque
 from typing import Final
 
 import trio
@@ -26,7 +27,7 @@ from .hub import HistoryQuery, Hub, frame_bytes
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .storage import HistorySource, StorageError
-from .wsframe import LengthGuard
+from .wsframe import OP_PING, OP_PONG, OP_TEXT, LengthGuard, control_frame, split_simple
 
 log = logging.getLogger("loadtool.server")
 
@@ -36,8 +37,72 @@ _NO_STATUS: Final = 1005  # RFC 6455 §7.4.1: never on the wire, but for Fault.B
 _FAULTY_CLOSE: Final = b"\x88\x02\x03\xed"  # Close 1005, unmasked (Fault.BAD_CLOSE_CODE)
 
 
+class Flusher:
+    """Writes what each connection was given during one scheduler pass, in one syscall.
+
+    A connection that is handed a frame marks itself dirty; the flush task wakes in trio's
+    next batch, after every task that was already runnable (the readers whose broadcasts
+    produced the frames), so all frames one pass made for a connection leave together.
+    There is no timer: an idle server flushes a lone frame as soon as the pass ends.
+    """
+
+    def __init__(self) -> None:
+        self._dirty: list[Connection] = []
+        self._wake = trio.Event()
+
+    def mark(self, conn: Connection) -> None:
+        self._dirty.append(conn)
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            dirty, self._dirty = self._dirty, []
+            for conn in dirty:
+                conn.flush()
+
+
 class Connection:
-    """Implements the hub's `Peer` for one client."""
+    """Implements the hub's `Peer` for one client.
+
+    Slotted, with a writer task only while a backlog exists: an idle connection is a
+    few small objects and one task (docs/performance.md, memory).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_close_code",
+        "_config",
+        "_dirty",
+        "_draining",
+        "_fd",
+        "_flusher",
+        "_grant",
+        "_guard",
+        "_hub",
+        "_limiter",
+        "_limits",
+        "_max_bytes",
+        "_metrics",
+        "_nursery",
+        "_open",
+        "_outbox",
+        "_part_bytes",
+        "_parts",
+        "_pending",
+        "_queries",
+        "_queued",
+        "_scope",
+        "_simple",
+        "_store",
+        "_stream",
+        "_writer_running",
+        "_writing",
+        "_ws",
+        "last_ping",
+        "last_received",
+    )
 
     def __init__(
         self,
@@ -48,8 +113,10 @@ class Connection:
         hub: Hub,
         store: HistorySource,
         metrics: Metrics,
+        flusher: Flusher,
     ) -> None:
         self._stream = stream
+        self._flusher = flusher
         self._grant = grant
         self._config = config
         self._limits = config.limits
@@ -62,15 +129,18 @@ class Connection:
         self._store = store
         self._metrics = metrics
         self._ws = WsConnection(ConnectionType.SERVER)
-        self._guard = LengthGuard(self._max_bytes)
-        self._outbox: deque[bytes] = deque()
-        self._queued = 0  # bytes in the outbox
-        self._ready = trio.Event()  # set when the outbox has something or must stop
+        self._guard = LengthGuard(self._max_bytes)  # sees every byte wsproto sees
+        self._simple = True  # wsproto has seen nothing yet: `split_simple` may go first
+        self._pending: list[bytes] = []  # frames of this scheduler pass, not yet written
+        self._dirty = False  # registered with the flusher for this pass
+        self._outbox: list[bytes] = []  # what the socket did not take: the writer's
+        self._queued = 0  # bytes pending or in the outbox
+        self._writer_running = False  # a writer task exists (only while there is a backlog)
+        self._nursery: trio.Nursery | None = None  # where the writer runs (set by `run`)
         self._writing = True  # False once the transport is gone or the close is sent
         self._draining = False  # shutting down: stop accepting frames
         self._close_code: int | None = None
         self._scope = trio.CancelScope()
-        self._sending = False  # the writer task has a send_all in flight
         # Plain TCP only: TLS records must go through the SSL object, not the socket.
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         self._open = True  # False once the stream is being closed: nothing more is written
@@ -79,7 +149,7 @@ class Connection:
         self.last_ping = now
         self._limiter = RateLimiter.from_limits(self._limits, now)
         self._parts: list[str | bytes | bytearray] = []
-        self._queries: deque[HistoryQuery] = deque()
+        self._queries: list[HistoryQuery] = []
         self._part_bytes = 0
 
     # --- Peer ------------------------------------------------------------------------------
@@ -103,15 +173,29 @@ class Connection:
         self._push(wire)
 
     def _push(self, data: bytes) -> None:
-        """Write now if nothing is queued or in flight, else queue for the writer task.
-
-        The immediate non-blocking write skips a task switch per delivery, most of a
-        fan-out's cost (docs/performance.md); whatever the socket buffer does not take
-        is queued, and the writer coalesces the backlog into one `send_all`.
-        """
+        """Queue `data` for the end of this scheduler pass (`flush`)."""
         if not self._open:
             return
-        if self._fd >= 0 and not self._outbox and not self._sending:
+        self._pending.append(data)
+        self._queued += len(data)
+        if not self._dirty:
+            self._dirty = True
+            self._flusher.mark(self)
+
+    def flush(self) -> None:
+        """Write this pass's frames now: one non-blocking write, nothing awaited.
+
+        Skipping the writer task (a task switch per write) is most of a fan-out's cost
+        (docs/performance.md); whatever the socket buffer does not take is queued, and
+        the writer coalesces the backlog into one `send_all`.
+        """
+        self._dirty = False
+        pending = self._pending
+        if not pending or not self._open:
+            return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        if self._fd >= 0 and not self._outbox and not self._writer_running:
             try:
                 sent = os.write(self._fd, data)
             except BlockingIOError:
@@ -120,12 +204,17 @@ class Connection:
                 self._writing = False  # the peer is gone; the reader sees it too
                 self._scope.cancel()
                 return
+            self._queued -= sent
             if sent == len(data):
                 return
             data = data[sent:]
         self._outbox.append(data)
-        self._queued += len(data)
-        self._ready.set()
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        if not self._writer_running and self._nursery is not None:
+            self._writer_running = True
+            self._nursery.start_soon(self._write_loop)
 
     # --- control -----------------------------------------------------------------------------
 
@@ -172,12 +261,16 @@ class Connection:
         upgrade request. Returns when the TCP connection is done with."""
         with self._scope:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write_loop)
+                self._nursery = nursery
+                if self._outbox:
+                    self._start_writer()
                 try:
                     await self._read_loop(initial)
                 finally:
-                    self._writing = False  # flush what is queued (a close frame last), stop
-                    self._ready.set()
+                    self._writing = False  # write what is queued (a close frame last), stop
+                    if self._pending or self._outbox:
+                        self._start_writer()
+            self._nursery = None
         if self._close_code is None:
             self._metrics.closes[_ABNORMAL] += 1
         self._open = False
@@ -186,34 +279,37 @@ class Connection:
             await self._stream.aclose()
 
     async def _write_loop(self) -> None:
+        """Drain the backlog (one `send_all` per round, coalescing what queued meanwhile),
+        then end: the task exists only while the socket is behind."""
         outbox = self._outbox
         try:
-            while True:
-                if not outbox:
-                    if not self._writing:
-                        return
-                    self._ready = trio.Event()
-                    await self._ready.wait()
-                    continue
-                data = outbox.popleft() if len(outbox) == 1 else b"".join(outbox)
+            while outbox or self._pending:
+                if self._pending:  # not flushed yet: they follow the backlog
+                    outbox += self._pending
+                    self._pending.clear()
+                data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
                 outbox.clear()
                 self._queued = 0
-                self._sending = True
                 await self._stream.send_all(data)
-                self._sending = False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._writing = False
             self._scope.cancel()
+        finally:
+            self._writer_running = False
 
     async def _read_loop(self, initial: bytes) -> None:
         data = initial
         while True:
             if data:
                 self.last_received = trio.current_time()
-                self._ws.receive_data(data)
-                going_on = self._handle_events()
+                going_on = True
+                if self._simple:
+                    data, going_on = self._handle_simple(data)
+                if data and going_on:
+                    self._ws.receive_data(data)
+                    going_on = self._handle_events()
                 while self._queries:
-                    await self._answer(self._queries.popleft())
+                    await self._answer(self._queries.pop(0))
                 if not going_on:
                     return
                 declared = self._guard.feed(data)
@@ -225,11 +321,55 @@ class Connection:
                     )
                     return
             try:
-                data = bytes(await self._stream.receive_some(_RECEIVE_BYTES))
+                data = await self._receive()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return
             if not data:
                 return  # EOF without a close frame
+
+    async def _receive(self) -> bytes:
+        """The next chunk from the client (b"" at EOF).
+
+        Plain TCP waits for readiness first and then reads once: `receive_some` tries the
+        read first, one failed syscall per message when clients send now and then.
+        """
+        fd = self._fd
+        if fd < 0:
+            return bytes(await self._stream.receive_some(_RECEIVE_BYTES))
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, _RECEIVE_BYTES)
+            except BlockingIOError:
+                continue  # woken without data (another reader cannot exist): wait again
+            except OSError as exc:  # reset by the peer
+                raise trio.BrokenResourceError(str(exc)) from exc
+
+    def _handle_simple(self, data: bytes) -> tuple[bytes, bool]:
+        """The fast path: handle the leading simple frames (`wsframe.split_simple`) without
+        wsproto. Returns (what wsproto must parse, whether to go on reading).
+
+        Once wsproto is handed anything, it sees every later byte too (its parser state
+        must stay whole), so this runs only while the client sends nothing unusual.
+        """
+        used = 0
+        for opcode, payload, end in split_simple(data, self._max_bytes):
+            if self._ws.state is not ConnectionState.OPEN:
+                break  # closing: wsproto's rules from here on
+            used = end
+            if opcode == OP_TEXT:
+                assert isinstance(payload, str)
+                if self._draining or self._close_code is not None:
+                    continue
+                if not self._dispatch(payload):
+                    return data[used:], False
+            elif opcode == OP_PING:
+                assert isinstance(payload, bytes)
+                self._push(control_frame(OP_PONG, payload))
+        if used == len(data):
+            return b"", True
+        self._simple = False
+        return data[used:], True
 
     def _handle_events(self) -> bool:
         """Process parsed events; False when the connection is finished reading."""
@@ -260,7 +400,6 @@ class Connection:
             else:
                 self.close(event.code, event.reason or "")
         self._writing = False  # finish the queue (close frame last), then stop
-        self._ready.set()
         return False
 
     def _collect(self, event: TextMessage | BytesMessage) -> bool:
@@ -289,10 +428,14 @@ class Connection:
         self._part_bytes = 0
         if self._draining or self._close_code is not None:
             return True
-        self._dispatch(whole)
+        return self._dispatch(whole)
+
+    def _dispatch(self, data: str | bytes | bytearray) -> bool:
+        """Apply one whole message; False once the connection is closing."""
+        self._apply(data)
         return self._close_code is None
 
-    def _dispatch(self, data: str | bytes | bytearray) -> None:
+    def _apply(self, data: str | bytes | bytearray) -> None:
         retry = self._limiter.take(trio.current_time())
         if retry is not None:
             if self._limiter.abusive:

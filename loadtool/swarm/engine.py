@@ -19,6 +19,7 @@ import attrs
 import trio
 
 from .. import protocol as p
+from ..client.demux import Demux
 from ..client.policies import PolicyName, make_backoff
 from ..client.simclient import ClientPlan, Dialect, SimClient
 from ..client.stats import ClientStats
@@ -126,6 +127,8 @@ class _Swarm:
         self.recorder = Recorder(ledger=self.ledger, series=TimeSeries(self.start_ns))
         self.stats = ClientStats()
         self.health = HealthMonitor()
+        # One reader for every plain-TCP client (docs/performance.md); None: per-client tasks
+        self.demux: Demux | None = Demux() if Demux.available() else None
         self.members: dict[int, _Member] = {}
         self.next_seq: dict[int, int] = {}  # per index: where the next client's seqs start
         self.faults: list[FaultRecord] = []
@@ -262,6 +265,7 @@ class _Swarm:
             schedule=self._schedule(client),
             size=behaviour.message_size.sample,
             first_seq=self.next_seq.get(client, 1),
+            demux=self.demux,
         )
         if client in self.next_seq:
             self.ledger.new_identity(client)  # an arrival on a departed client's index
@@ -486,6 +490,8 @@ async def run_scenario(settings: RunSettings) -> dict[str, Any]:
         swarm.recorder.series = TimeSeries(swarm.start_ns)
         async with trio.open_nursery() as background:
             background.start_soon(swarm.health.run)
+            if swarm.demux is not None:
+                background.start_soon(swarm.demux.run)
             if settings.progress is not None:
                 background.start_soon(swarm.report_progress, settings.progress)
             async with trio.open_nursery() as clients:

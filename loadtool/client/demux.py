@@ -1,0 +1,70 @@
+"""One reader for every plain-TCP client connection of a worker process.
+
+Why: with one reader task per simulated client, each delivery costs a task switch, an
+epoll re-arm and a failed read before the real one, which is more than parsing and
+accounting the message (docs/performance.md). Here one task waits, through trio, on an
+epoll descriptor that holds every registered socket (level-triggered, so nothing needs
+re-arming) and calls each ready connection's handler synchronously: one `read` per ready
+socket and no task switch per delivery. Handlers must not block and must not raise.
+
+Linux only (`select.epoll`); elsewhere, and for TLS connections, clients read in their
+own tasks (`Demux.available()` is False and the swarm passes no demux).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+from collections.abc import Callable
+from typing import Final
+
+import trio
+
+_MAX_EVENTS: Final = 1024  # ready sockets handled per wake-up before yielding to trio
+
+
+class Demux:
+    """Register a socket with `add`, always `remove` it before it is closed."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._handlers: dict[int, Callable[[], None]] = {}
+
+    @staticmethod
+    def available() -> bool:
+        return hasattr(select, "epoll")
+
+    def add(self, fd: int, on_readable: Callable[[], None]) -> None:
+        """Call `on_readable()` from the demux task whenever `fd` has data (or EOF)."""
+        self._handlers[fd] = on_readable
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except FileExistsError:  # a closed socket's number reused before its removal
+            self._epoll.modify(fd, select.EPOLLIN)
+
+    def remove(self, fd: int, on_readable: Callable[[], None]) -> None:
+        """Stop reading `fd` for this handler (idempotent; a reused fd number is kept)."""
+        if self._handlers.get(fd) is not on_readable:
+            return
+        del self._handlers[fd]
+        # Already closed: the kernel dropped the registration with the socket.
+        with contextlib.suppress(OSError, ValueError):
+            self._epoll.unregister(fd)
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+    async def run(self) -> None:
+        """Serve the registered sockets until cancelled; owns (and closes) the epoll fd."""
+        epoll = self._epoll
+        handlers = self._handlers
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(epoll.fileno())
+                for fd, _ in epoll.poll(0, _MAX_EVENTS):
+                    handler = handlers.get(fd)
+                    if handler is not None:
+                        handler()
+        finally:
+            trio.lowlevel.notify_closing(epoll.fileno())
+            epoll.close()
