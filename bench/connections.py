@@ -35,6 +35,7 @@ from typing import Any, Final
 
 SECRET: Final = "bench-connections-0123456789abcdef"
 _DIALERS: Final = 64  # concurrent dials per worker
+_DIAL_WAIT_S: Final = 15.0  # seconds a dialer waits for one client before the next
 _MARGIN_FDS: Final = 200
 
 
@@ -135,7 +136,9 @@ def worker(args: argparse.Namespace) -> None:
                     sim = client(i)
                     sims.append(sim)
                     nursery.start_soon(sim.run)
-                    with trio.move_on_after(args.connect_timeout):
+                    # One dial's worth of waiting: a client whose first dial failed keeps
+                    # retrying on its own, and must not hold this dialer up.
+                    with trio.move_on_after(_DIAL_WAIT_S):
                         await sim.connected.wait()
 
             started = time.monotonic()
