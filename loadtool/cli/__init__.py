@@ -13,6 +13,7 @@ from .capacity import capacity
 from .compare import compare
 from .conform import conform
 from .fuzz import fuzz
+from .merge import merge
 from .report import report
 from .run import run
 from .serve import serve
@@ -29,6 +30,7 @@ cli.add_command(capacity)
 cli.add_command(compare)
 cli.add_command(conform)
 cli.add_command(fuzz)
+cli.add_command(merge)
 cli.add_command(report)
 cli.add_command(run)
 cli.add_command(serve)

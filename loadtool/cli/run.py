@@ -6,6 +6,7 @@ Exit codes: 0 every threshold passed; 1 a threshold failed; 2 invalid scenario o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -137,7 +138,17 @@ def run(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out_dir or Path("reports") / f"{scenario.name}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    the_run_id = run_id.lower() if run_id else secrets.token_hex(4)
+    if run_id:
+        the_run_id = run_id.lower()
+    elif part is not None and start_ns is not None:
+        the_run_id = shard_run_id(scenario.sha256 or scenario.name, scenario.seed, start_ns)
+    elif part is not None:
+        raise click.UsageError(
+            "a shard needs the run id its peers use: give every shard the same --start-at "
+            "(the run id is derived from it) or the same --run-id"
+        )
+    else:
+        the_run_id = secrets.token_hex(4)
     try:
         if workers > 1:
             overrides: list[str] = []
@@ -190,6 +201,12 @@ def run(
     click.echo(summary(results, path))
     if not no_report:
         write_report(path, results, out)
+    if part is not None:
+        # A shard's counters are a part of the run (`sent > 1000` cannot hold on a quarter
+        # of it), so its verdict is the merge's. Exit 0 once the partial file is written:
+        # an orchestrator must not retry a shard that ran (a retry would add load).
+        click.echo(f"shard {part.index}/{part.count}: partial results; `loadtool merge` decides")
+        sys.exit(0)
     sys.exit(0 if results["passed"] else EXIT_THRESHOLD_FAILED)
 
 
@@ -211,6 +228,13 @@ def write_report(path: Path, results: dict[str, Any], out: Path) -> None:
         )
         return
     click.echo(f"report: {files.html}")
+
+
+def shard_run_id(scenario_sha256: str, seed: int, start_ns: int) -> str:
+    """The run id shards derive when none is given: the same on every shard of one run
+    (same scenario file, seed and --start-at), different for another start."""
+    digest = hashlib.sha256(f"{scenario_sha256}:{seed}:{start_ns}".encode()).hexdigest()
+    return digest[:8]
 
 
 def parse_start_at(text: str) -> int:

@@ -26,6 +26,7 @@ from .ledger import Receipt as Receipt
 from .ledger import merge_states as merge_states
 from .schema import SCHEMA_VERSION as SCHEMA_VERSION
 from .schema import ClockInfo as ClockInfo
+from .schema import ClockSync as ClockSync
 from .schema import Fault as Fault
 from .schema import GeneratorInfo as GeneratorInfo
 from .schema import ReconnectInfo as ReconnectInfo

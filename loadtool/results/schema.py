@@ -110,9 +110,25 @@ class TargetInfo:
 
 
 @attrs.frozen(kw_only=True)
+class ClockSync:
+    """The kernel's view of wall-clock discipline (Linux adjtimex, read-only)."""
+
+    synchronized: bool  # NTP (or PTP...) keeps the clock in sync: STA_UNSYNC is clear
+    max_error_us: int  # the kernel's maximum error estimate, microseconds
+    est_error_us: int  # its estimated error, microseconds
+
+
+@attrs.frozen(kw_only=True)
 class ClockInfo:
+    """How a process read time. The optional fields describe the machine's wall clock,
+    which is what shards on different machines compare (their skew adds to latency)."""
+
     source: str  # how run-clock times were read (loadtool.results.runclock.CLOCK_SOURCE)
     offset_ns: int  # time_ns() - monotonic_ns() of the process when the run clock was made
+    host: str | None = None  # the machine's host name
+    wall: str | None = None  # the wall clock's implementation, e.g. clock_gettime(CLOCK_REALTIME)
+    resolution_ns: int | None = None  # that clock's resolution
+    sync: ClockSync | None = None  # None: not readable on this system
 
 
 @attrs.frozen(kw_only=True)
@@ -208,8 +224,21 @@ def _generator_dict(info: GeneratorInfo) -> dict[str, Any]:
         "cpu_s": float(info.cpu_s),
         "loop_lag_ms_p99": float(info.loop_lag_ms_p99),
         "saturated": info.saturated,
-        "clock": {"source": info.clock.source, "offset_ns": info.clock.offset_ns},
+        "clock": _clock_dict(info.clock),
     }
+
+
+def _clock_dict(clock: ClockInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {"source": clock.source, "offset_ns": clock.offset_ns}
+    if clock.host is not None:
+        out["host"] = clock.host
+    if clock.wall is not None:
+        out["wall"] = clock.wall
+    if clock.resolution_ns is not None:
+        out["resolution_ns"] = clock.resolution_ns
+    if clock.host is not None or clock.wall is not None:
+        out["sync"] = attrs.asdict(clock.sync) if clock.sync is not None else None
+    return out
 
 
 def _assemble(

@@ -34,8 +34,10 @@ from ..results.schema import (
     ScenarioInfo,
     TargetInfo,
     build_results,
+    iso_utc,
     results_metrics,
 )
+from ..results.shards import shard_record
 from ..results.timeseries import TimeSeries
 from ..scenario import CommandFault, DropFault, RestartServerFault, Scenario
 from ..scenario.thresholds import evaluate
@@ -455,13 +457,23 @@ class _Swarm:
                 cpu_s=health.cpu_s,
                 loop_lag_ms_p99=health.loop_lag_ms_p99,
                 saturated=health.saturated,
-                clock=self.clock.info(),
+                clock=self.clock.describe(),
             ),
             timeseries=self.recorder.series,
             errors_by_code=errors,
             closes={str(code): n for code, n in self.stats.closes.items()},
             faults=self.faults,
         )
+        shard = self.settings.shard
+        if shard is not None:
+            start_at = self.settings.start_at_ns
+            results["shard"] = shard_record(
+                index=shard.index,
+                count=shard.count,
+                owned=[client for client, mine in enumerate(self.own) if mine],
+                membership=self.membership,
+                start_at=iso_utc(start_at) if start_at is not None else None,
+            )
         checks = evaluate(scenario.thresholds, results_metrics(results))
         results["thresholds"] = [c.as_dict() for c in checks]
         results["passed"] = all(c.ok for c in checks)

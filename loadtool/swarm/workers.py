@@ -3,8 +3,9 @@
 The mechanism is the sharded run of issue 6 on one machine: the parent owns the target
 (it starts the embedded server, and runs its `restart_server` faults), then starts N
 `loadtool run --shard I/N --start-at T` children against it, each writing a partial
-results file, and merges them with `merge_results` (counters add, histograms and ledger
-states merge losslessly, time series align on the wall clock).
+results file, and merges them with `merge_shards`, the checks and merge of `loadtool
+merge` (counters add, histograms and ledger states merge losslessly, time series align
+on the wall clock).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import attrs
 import trio
 
 from ..results.runclock import RunClock
-from ..results.schema import merge_results, read_results, results_metrics
+from ..results.schema import ResultsError, read_results, results_metrics
+from ..results.shards import ShardSetError, merge_shards
 from ..scenario import RestartServerFault, Scenario
 from ..scenario.thresholds import evaluate
 from .embedded import EmbeddedOptions, EmbeddedServer
@@ -87,13 +89,15 @@ async def run_workers(plan: WorkerPlan) -> dict[str, Any]:
     for index, (code, tail) in enumerate(codes, start=1):
         if code not in (0, 1):
             raise WorkerFailed(f"worker {index}/{plan.workers} failed: {tail}", code)
-    parts = [
-        read_results(plan.out_dir / f"worker-{i}" / "results.json")
-        for i in range(1, plan.workers + 1)
-    ]
-    merged = merge_results(
-        parts, thresholds=lambda doc: evaluate(scenario.thresholds, results_metrics(doc))
-    )
+    paths = [plan.out_dir / f"worker-{i}" / "results.json" for i in range(1, plan.workers + 1)]
+    try:
+        merged = merge_shards(
+            [read_results(path) for path in paths],
+            [str(path) for path in paths],
+            thresholds=lambda doc: evaluate(scenario.thresholds, results_metrics(doc)),
+        )
+    except (ResultsError, ShardSetError) as exc:
+        raise WorkerFailed(f"the workers' results do not merge: {exc}", 1) from exc
     if server is not None:
         merged["target"]["embedded"] = True
         merged["faults"] = sorted([*merged["faults"], *restarts], key=lambda f: f["at_s"])
