@@ -41,12 +41,16 @@ def merge(shard_files: tuple[Path, ...], out_file: Path, quiet: bool) -> None:
     sources = [str(path) for path in shard_files]
     try:
         parts = [read_results(path) for path in shard_files]
-        exprs = [row["expr"] for row in parts[0]["thresholds"]]
-        checks = [parse_threshold(expr) for expr in exprs]
+        checks = []
+        for i, row in enumerate(parts[0]["thresholds"]):
+            try:
+                checks.append(parse_threshold(row["expr"]))
+            except ThresholdError as exc:
+                raise ResultsError(sources[0], f"thresholds[{i}].expr", str(exc)) from exc
         merged = merge_shards(
             parts, sources, thresholds=lambda doc: evaluate(checks, results_metrics(doc))
         )
-    except (ResultsError, ShardSetError, ThresholdError) as exc:
+    except (ResultsError, ShardSetError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_INVALID)
     out_file.parent.mkdir(parents=True, exist_ok=True)
