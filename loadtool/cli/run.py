@@ -1,7 +1,8 @@
 """`loadtool run SCENARIO`: a load run, results.json, a verdict as the exit code.
 
 Exit codes: 0 every threshold passed; 1 a threshold failed; 2 invalid scenario or usage
-(nothing was started); 3 the target was unreachable or refused the connection.
+(nothing was started); 3 the target was unreachable or refused the connection. A shard
+(`--shard I/N`) exits 0 once its partial results are written: `loadtool merge` decides.
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ EXIT_UNREACHABLE = 3
     metavar="T",
     help="Start the load at T (UTC ISO-8601 or Unix seconds), for shards to start together.",
 )
-@click.option("--secret-from-env", is_flag=True, hidden=True)
+@click.option(
+    "--secret-from-env",
+    is_flag=True,
+    help="Mint tokens with $LOADTOOL_SECRET (keeps the secret off the command line).",
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option(
     "--no-report",
