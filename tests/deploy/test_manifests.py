@@ -130,7 +130,8 @@ def parse(argv: list[str], tmp_path: Path) -> click.Context:
         return click.Context(cli, info_name="loadtool")
     group = click.Context(cli, info_name="loadtool")
     name, command, rest = cli.resolve_command(group, list(argv))
-    assert command is not None and name is not None
+    assert command is not None
+    assert name is not None
     rest = list(rest)
     for param in command.params:
         if isinstance(param.type, click.Path) and param.type.exists:
