@@ -8,6 +8,7 @@ commands)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import tomllib
@@ -86,30 +87,36 @@ def loadtool_argvs(script: str, where: str) -> list[list[str]]:
     return found
 
 
-def container_argvs() -> Iterator[tuple[str, list[str]]]:
-    """(where, argv) of every container of the loadtool image, in k8s and compose."""
+Command = tuple[str, list[str], dict[str, str]]  # where, argv, the environment it runs with
+
+
+def container_argvs() -> Iterator[Command]:
+    """(where, argv, env) of every container of the loadtool image, in k8s and compose."""
     for path, obj in k8s_objects():
         spec = pod_spec(obj)
         for container in (spec or {}).get("containers", []):
             if not IMAGE.match(container["image"]):
                 continue
             where = f"{path.relative_to(REPO)} {obj['metadata']['name']}/{container['name']}"
+            env = {var["name"]: f"sample-{var['name']}" for var in container.get("env", [])}
             command = container.get("command")
             if command is None:
-                yield where, [str(a) for a in container["args"]]
+                yield where, [str(a) for a in container["args"]], env
             else:
                 assert command[:2] == ["/bin/sh", "-c"], f"{where}: command {command}"
                 argvs = loadtool_argvs(command[2], where)
                 assert len(argvs) == 1, f"{where}: expected one loadtool command in {command}"
-                yield where, argvs[0]
+                yield where, argvs[0], env
     compose = documents(DEPLOY / "compose.yaml")[0]
     for name, service in compose["services"].items():
         if IMAGE.match(service["image"]):
-            yield f"deploy/compose.yaml {name}", [str(a) for a in service["command"]]
+            env = {var: f"sample-{var}" for var in service.get("environment", {})}
+            yield f"deploy/compose.yaml {name}", [str(a) for a in service["command"]], env
 
 
-def doc_argvs() -> Iterator[tuple[str, list[str]]]:
-    """Every loadtool command line in the shell blocks of docs/scaling.md."""
+def doc_argvs() -> Iterator[Command]:
+    """Every loadtool command line in the shell blocks of docs/scaling.md (run with no
+    loadtool variables in the environment)."""
     text = SCALING_DOC.read_text()
     for block in re.finditer(r"```(?:sh|bash|shell)\n(.*?)```", text, re.DOTALL):
         start = text[: block.start()].count("\n") + 2
@@ -117,7 +124,7 @@ def doc_argvs() -> Iterator[tuple[str, list[str]]]:
         for offset, line in enumerate(lines):
             where = f"docs/scaling.md block at line {start} ({offset + 1})"
             for argv in loadtool_argvs(line, where):
-                yield where, argv
+                yield where, argv, {}
 
 
 def parse(argv: list[str], tmp_path: Path) -> click.Context:
@@ -162,25 +169,33 @@ def test_every_yaml_file_parses() -> None:
                 assert {"apiVersion", "kind", "metadata"} <= doc.keys(), path
 
 
-def every_command() -> list[tuple[str, list[str]]]:
+def every_command() -> list[Command]:
     return [*container_argvs(), *doc_argvs()]
 
 
 def command_params() -> list[Any]:
-    return [pytest.param(where, argv, id=where) for where, argv in every_command()]
+    return [pytest.param(argv, env, id=where) for where, argv, env in every_command()]
 
 
 def test_the_manifests_and_docs_run_loadtool_commands() -> None:
-    commands = {argv[0] for _, argv in every_command()}
+    commands = {argv[0] for _, argv, _ in every_command()}
     assert {"serve", "run", "merge"} <= commands
 
 
-@pytest.mark.parametrize(("where", "argv"), command_params())
-def test_every_loadtool_command_line_parses(where: str, argv: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("argv", "env"), command_params())
+def test_every_loadtool_command_line_parses(
+    argv: list[str], env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the environment the manifest gives it (e.g. LOADTOOL_SECRET from the Secret,
+    which `loadtool serve` requires) and no other LOADTOOL_* variable."""
+    for name in [n for n in os.environ if n.startswith("LOADTOOL_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     try:
         parse(argv, tmp_path)
     except click.ClickException as exc:
-        pytest.fail(f"{where}: `loadtool {shlex.join(argv)}`: {exc.format_message()}")
+        pytest.fail(f"`loadtool {shlex.join(argv)}`: {exc.format_message()}")
 
 
 def test_a_misspelt_flag_would_be_caught(tmp_path: Path) -> None:
