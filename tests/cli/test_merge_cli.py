@@ -255,3 +255,20 @@ async def test_a_shard_without_a_common_run_id_or_start_is_a_usage_error(tmp_pat
     bad = await loadtool("run", str(scenario), "--shard", "5/4", "--target", url, cwd=tmp_path)
     assert bad.returncode == 2
     assert "shard 5/4: use I/N with 1 <= I <= N" in bad.stderr.decode()
+
+
+async def test_workers_on_one_machine_are_shards_merged_the_same_way(tmp_path: Path) -> None:
+    scenario = tmp_path / "sharded.yaml"
+    scenario.write_text(SCENARIO)
+    done = await loadtool("run", str(scenario), "--workers", "2", "--out", "w", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    merged = read_results(tmp_path / "w" / "results.json")
+    parts = [read_results(tmp_path / "w" / f"worker-{i}" / "results.json") for i in (1, 2)]
+    assert [p["shard"]["index"] for p in parts] == [1, 2]
+    assert [(s["index"], s["clients"]) for s in merged["shards"]] == [(1, 6), (2, 6)]
+    assert merged["generator"]["workers"] == 2
+    assert merged["totals"]["sent"] == 12 * 6
+    assert merged["totals"]["delivered"] == merged["totals"]["expected_deliveries"] == 12 * 6 * 4
+    assert (merged["totals"]["lost"], merged["totals"]["duplicates"]) == (0, 0)
+    assert merged["target"]["embedded"] is True
+    assert merged["warnings"] == []
