@@ -203,15 +203,17 @@ def run(
         sys.exit(EXIT_UNREACHABLE)
     path = out / "results.json"
     write_results(path, results)
-    click.echo(summary(results, path))
-    if not no_report:
-        write_report(path, results, out)
     if part is not None:
         # A shard's counters are a part of the run (`sent > 1000` cannot hold on a quarter
         # of it), so its verdict is the merge's. Exit 0 once the partial file is written:
         # an orchestrator must not retry a shard that ran (a retry would add load).
-        click.echo(f"shard {part.index}/{part.count}: partial results; `loadtool merge` decides")
+        click.echo(summary(results, path, shard=f"{part.index}/{part.count}"))
+        if not no_report:
+            write_report(path, results, out)
         sys.exit(0)
+    click.echo(summary(results, path))
+    if not no_report:
+        write_report(path, results, out)
     sys.exit(0 if results["passed"] else EXIT_THRESHOLD_FAILED)
 
 
@@ -259,8 +261,8 @@ def parse_start_at(text: str) -> int:
     return int(when.timestamp() * 1e9)
 
 
-def summary(results: dict[str, Any], path: Path) -> str:
-    """The human summary printed at the end of a run."""
+def summary(results: dict[str, Any], path: Path, *, shard: str | None = None) -> str:
+    """The human summary printed at the end of a run (of shard "I/N" of one: partial)."""
     t = results["totals"]
     lat = results["latency_ms"]
     gen = results["generator"]
@@ -287,5 +289,8 @@ def summary(results: dict[str, Any], path: Path) -> str:
         value = check["value"]
         shown = "missing" if value is None else f"{value:g}"
         lines.append(f"  {mark}  {check['expr']}  (value {shown})")
-    lines.append(f"{'PASSED' if results['passed'] else 'FAILED'}  results: {path}")
+    if shard is not None:
+        lines.append(f"SHARD {shard}: partial results; `loadtool merge` decides  results: {path}")
+    else:
+        lines.append(f"{'PASSED' if results['passed'] else 'FAILED'}  results: {path}")
     return "\n".join(lines)

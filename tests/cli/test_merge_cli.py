@@ -109,7 +109,8 @@ async def test_four_merged_shards_equal_a_single_run(tmp_path: Path) -> None:
                 nursery.start_soon(shard, index)
     for run in done:
         assert run.returncode == 0, run.stderr.decode()
-        assert b"partial results; `loadtool merge` decides" in run.stdout
+        assert b": partial results; `loadtool merge` decides  results: shard-" in run.stdout
+        assert b"PASSED" not in run.stdout
     files = [str(tmp_path / f"shard-{i}" / "results.json") for i in range(1, SHARDS + 1)]
     merged_run = await loadtool("merge", *files[::-1], "-o", "merged.json", cwd=tmp_path)
     assert merged_run.returncode == 0, merged_run.stderr.decode()
@@ -168,7 +169,7 @@ async def test_four_merged_shards_equal_a_single_run(tmp_path: Path) -> None:
     assert merged["passed"] is True
     assert [s["file"] for s in merged["shards"]] == files
     assert {s["clock"]["host"] for s in merged["shards"]} == {one["generator"]["clock"]["host"]}
-    assert merged["warnings"] == []
+    assert not [w for w in merged["warnings"] if "machines" in w or "clamped" in w]
     assert merged["generator"]["workers"] == SHARDS
     stdout = merged_run.stdout.decode()
     assert "PASSED  results: merged.json" in stdout
@@ -271,4 +272,6 @@ async def test_workers_on_one_machine_are_shards_merged_the_same_way(tmp_path: P
     assert merged["totals"]["delivered"] == merged["totals"]["expected_deliveries"] == 12 * 6 * 4
     assert (merged["totals"]["lost"], merged["totals"]["duplicates"]) == (0, 0)
     assert merged["target"]["embedded"] is True
-    assert merged["warnings"] == []
+    # One machine: no clock-skew warning (a worker slow to start on a busy machine may
+    # still be warned about as late).
+    assert not [w for w in merged["warnings"] if "machines" in w or "clamped" in w]
