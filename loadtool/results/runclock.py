@@ -4,7 +4,9 @@ All times inside a run are integer nanoseconds on the run clock: `time.monotonic
 plus an offset computed once per process, `time.time_ns() - time.monotonic_ns()`. It
 never goes backwards (monotonic), and processes on one machine agree (the offset anchors
 it to the wall clock). Across machines the wall clocks' skew adds to measured latencies;
-results.json records the clock source and offset (docs/results.md "Clocks").
+results.json records the clock source and offset (docs/results.md "Clocks") and, through
+`describe()`, the host, its wall clock and the kernel's sync state, so that a merge of
+shards from several machines can say how far to trust them (docs/scaling.md).
 
 The pure modules (ledger, histogram, timeseries, correlation, schema) never import this:
 their callers pass `now_ns`.
