@@ -191,3 +191,7 @@ async def test_a_scenario_over_wss_through_nginx_to_two_nodes_loses_nothing(
     assert all(s["loadtool_deliveries_total"] > 0 for s in after)
     assert sum(s["loadtool_messages_in_total"] for s in after) == totals["sent"]
     assert sum(s["loadtool_connections_total"] for s in after) == totals["connects"] + 1
+    # Every connection (the clients' and the preflight's) was a WebSocket upgrade through
+    # nginx: its access log (complete once nginx stopped) has one 101 per connection.
+    access = (tmp_path / "nginx" / "access.log").read_text()
+    assert access.count('" 101 ') == totals["connects"] + 1
