@@ -33,6 +33,7 @@ SHELL_VALUES: Final = {
     "$START_AT": "2026-11-29T10:00:00Z",
     "$T": "2026-11-29T10:00:00Z",
     "$LOADTOOL_SECRET": "a-secret-of-32-characters-or-more!",
+    "$SECRET": "a-secret-of-32-characters-or-more!",
     "$URL": "wss://chat.example.com/",
     "$I": "1",
     "$N": "4",
