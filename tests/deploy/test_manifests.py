@@ -29,14 +29,14 @@ SCALING_DOC: Final = REPO / "docs" / "scaling.md"
 IMAGE: Final = re.compile(r"^loadtool:[\w.-]+$")  # the image built from deploy/Dockerfile
 # What the shell lines may expand, with a value of the right shape for each.
 SHELL_VALUES: Final = {
-    "$((JOB_COMPLETION_INDEX + 1))": "1",
-    "$START_AT": "2026-11-29T10:00:00Z",
-    "$T": "2026-11-29T10:00:00Z",
-    "$LOADTOOL_SECRET": "a-secret-of-32-characters-or-more!",
-    "$SECRET": "a-secret-of-32-characters-or-more!",
-    "$URL": "wss://chat.example.com/",
-    "$I": "1",
-    "$N": "4",
+    "JOB_COMPLETION_INDEX + 1": "1",  # $((JOB_COMPLETION_INDEX + 1))
+    "START_AT": "2026-11-29T10:00:00Z",
+    "T": "2026-11-29T10:00:00Z",
+    "LOADTOOL_SECRET": "a-secret-of-32-characters-or-more!",
+    "SECRET": "a-secret-of-32-characters-or-more!",
+    "URL": "wss://chat.example.com/",
+    "I": "1",
+    "N": "4",
 }
 SHELL_OPERATORS: Final = {"&&", "||", ";", "|", ">", ">>", "2>", "&"}
 
@@ -62,12 +62,18 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def expand(line: str, where: str) -> str:
-    for name, value in SHELL_VALUES.items():
-        line = line.replace(name, value).replace(name.replace("$", "${", 1) + "}", value)
-    unknown = re.findall(r"\$\(?\{?\w+", line)
-    assert not unknown, f"{where}: add a sample value for {unknown} to SHELL_VALUES"
-    return line
+def expand(word: str, where: str) -> str:
+    """`word` with the shell expansions of SHELL_VALUES done; anything else fails."""
+    word = word.replace("$((JOB_COMPLETION_INDEX + 1))", SHELL_VALUES["JOB_COMPLETION_INDEX + 1"])
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in SHELL_VALUES, f"{where}: add a sample value for ${name} to SHELL_VALUES"
+        return SHELL_VALUES[name]
+
+    word = re.sub(r"\$\{(\w+)\}|\$(\w+)", value, word)
+    assert "$" not in word, f"{where}: an expansion this test does not know: {word!r}"
+    return word
 
 
 def loadtool_argvs(script: str, where: str) -> list[list[str]]:
