@@ -203,17 +203,14 @@ def run(
         sys.exit(EXIT_UNREACHABLE)
     path = out / "results.json"
     write_results(path, results)
+    click.echo(summary(results, path, shard=f"{part.index}/{part.count}" if part else None))
+    if not no_report:
+        write_report(path, results, out)
     if part is not None:
         # A shard's counters are a part of the run (`sent > 1000` cannot hold on a quarter
         # of it), so its verdict is the merge's. Exit 0 once the partial file is written:
         # an orchestrator must not retry a shard that ran (a retry would add load).
-        click.echo(summary(results, path, shard=f"{part.index}/{part.count}"))
-        if not no_report:
-            write_report(path, results, out)
         sys.exit(0)
-    click.echo(summary(results, path))
-    if not no_report:
-        write_report(path, results, out)
     sys.exit(0 if results["passed"] else EXIT_THRESHOLD_FAILED)
 
 

@@ -94,7 +94,7 @@ async def test_four_merged_shards_equal_a_single_run(tmp_path: Path) -> None:
     scenario = tmp_path / "sharded.yaml"
     scenario.write_text(SCENARIO)
     async with serve_process(tmp_path / "serve.log") as server:
-        common = ["--target", server.url, "--secret", SECRET, "--quiet"]
+        common = ["--target", server.url, "--secret", SECRET, "--quiet", "--no-report"]
         single = await loadtool("run", str(scenario), "--out", "single", *common, cwd=tmp_path)
         assert single.returncode == 0, single.stderr.decode()
         start_at = f"{time.time() + START_AHEAD_S:.3f}"
@@ -261,7 +261,8 @@ async def test_a_shard_without_a_common_run_id_or_start_is_a_usage_error(tmp_pat
 async def test_workers_on_one_machine_are_shards_merged_the_same_way(tmp_path: Path) -> None:
     scenario = tmp_path / "sharded.yaml"
     scenario.write_text(SCENARIO)
-    done = await loadtool("run", str(scenario), "--workers", "2", "--out", "w", cwd=tmp_path)
+    argv = ["run", str(scenario), "--workers", "2", "--out", "w", "--no-report"]
+    done = await loadtool(*argv, cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     merged = read_results(tmp_path / "w" / "results.json")
     parts = [read_results(tmp_path / "w" / f"worker-{i}" / "results.json") for i in (1, 2)]

@@ -38,7 +38,7 @@ SHELL_VALUES: Final = {
     "I": "1",
     "N": "4",
 }
-SHELL_OPERATORS: Final = {"&&", "||", ";", "|", ">", ">>", "2>", "&"}
+SHELL_OPERATORS: Final = {"&&", "||", ";", "|", ">", ">>", "&", "then", "do"}
 
 
 def yaml_files() -> list[Path]:
@@ -79,7 +79,9 @@ def expand(word: str, where: str) -> str:
 def loadtool_argvs(script: str, where: str) -> list[list[str]]:
     """The loadtool argument lists in a shell line: after a `loadtool` command word (or a
     loadtool image name, `docker run ... loadtool:0.1.0 ARGS`), up to a shell operator."""
-    words = shlex.split(script, comments=True)
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True  # words as the shell splits them; ; & | > apart
+    words = list(lexer)
     found = []
     for i, word in enumerate(words):
         image = IMAGE.match(word) and words[:2] == ["docker", "run"]
@@ -112,8 +114,9 @@ def container_argvs() -> Iterator[Command]:
             else:
                 assert command[:2] == ["/bin/sh", "-c"], f"{where}: command {command}"
                 argvs = loadtool_argvs(command[2], where)
-                assert len(argvs) == 1, f"{where}: expected one loadtool command in {command}"
-                yield where, argvs[0], env
+                assert argvs, f"{where}: no loadtool command in {command}"
+                for argv in argvs:
+                    yield where, argv, env
     compose = documents(DEPLOY / "compose.yaml")[0]
     for name, service in compose["services"].items():
         if IMAGE.match(service["image"]):
@@ -227,8 +230,9 @@ def test_the_indexed_job_runs_one_shard_per_completion() -> None:
     out = argv[argv.index("--out") + 1]
     (merge,) = [obj for _, obj in k8s_objects() if obj["metadata"]["name"] == "loadtool-merge"]
     merge_script = merge["spec"]["template"]["spec"]["containers"][0]["command"][2]
-    (merge_argv,) = loadtool_argvs(merge_script, "merge-job")
+    merge_argv, report_argv = loadtool_argvs(merge_script, "merge-job")
     assert merge_argv[1] == str(Path(out).parent / "shard-*" / "results.json")
+    assert report_argv == ["report", merge_argv[merge_argv.index("-o") + 1]]
     assert out == "/results/shard-1"
 
 
