@@ -129,7 +129,10 @@ class WatchedRecorder(Recorder):
 
     async def settle(self, condition: Callable[[], bool]) -> None:
         """`wait_for` that gives up after SETTLE_S without raising, so that the
-        assertions on the counters that follow show what is missing."""
+        assertions on the counters that follow show what is missing.
+
+        Conditions include the `sent` count: a sender records `sent` after its write
+        returns, and the worker's reader may account the echo and the ack before that."""
         with trio.move_on_after(SETTLE_S):
             await self.wait_for(condition)
 
@@ -284,7 +287,11 @@ async def test_every_message_reaches_every_member_exactly_once(clients: Clients)
         with ceiling():
             await swarm.all_joined()
             await rec.settle(
-                lambda: rec.delivered_count == 3 * 3 * n and rec.count("acked") == 3 * n
+                lambda: (
+                    rec.count("sent") == 3 * n
+                    and rec.delivered_count == 3 * 3 * n
+                    and rec.count("acked") == 3 * n
+                )
             )
             summary = swarm.summary()
             await swarm.leave_all()
@@ -387,7 +394,11 @@ async def test_a_dropped_client_reconnects_and_loses_nothing(
         with ceiling():
             await swarm.all_joined()
             await rec.settle(
-                lambda: rec.delivered_count == 3 * 3 * n and rec.count("acked") == 3 * n
+                lambda: (
+                    rec.count("sent") == 3 * n
+                    and rec.delivered_count == 3 * 3 * n
+                    and rec.count("acked") == 3 * n
+                )
             )
             summary = swarm.summary()
             await swarm.leave_all()
@@ -450,7 +461,13 @@ async def test_sends_while_disconnected(clients: Clients, outbox: bool) -> None:
             await swarm.all_joined()
             await swarm.schedules[0].done.wait()  # every send was attempted
             if outbox:
-                await rec.settle(lambda: rec.delivered_count == n and rec.count("acked") == n)
+                await rec.settle(
+                    lambda: (
+                        rec.count("sent") == n
+                        and rec.delivered_count == n
+                        and rec.count("acked") == n
+                    )
+                )
             summary = swarm.summary()
             await swarm.leave_all()  # during the 60 s back-off too: at once
     assert dropped == [True]
