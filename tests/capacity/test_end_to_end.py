@@ -88,7 +88,10 @@ async def test_a_two_step_search_against_the_reference_server(tmp_path: Path) ->
         assert results["totals"]["lost"] == 0
         if sys.platform == "linux":
             assert step["server_cpu"] is not None
-            assert 0 < step["server_cpu"] < 2
+            # /proc counts CPU in 10 ms ticks: a step this light can spend less than one
+            # tick in its window, so 0 is a valid reading (tests/capacity/test_driver.py
+            # checks the reading itself against the process's own CPU time).
+            assert 0 <= step["server_cpu"] < 2
     plan = written["plan"]
     assert plan["deliveries_per_s"] == pytest.approx(1000 * 0.5 * 10)
     assert plan["deliveries_per_node"] == written["sustainable"]["deliveries_per_s"]
