@@ -579,21 +579,7 @@ async def run_fuzz(
     # `seed` first: it also switches the database off, which the settings applied after
     # it switch back on, so that a seeded run still saves (and replays) its failures.
     test = hypothesis.seed(seed)(test)
-    test = hypothesis.settings(
-        max_examples=examples,
-        deadline=None,
-        database=DirectoryBasedExampleDatabase(database_dir) if database_dir else None,
-        suppress_health_check=[
-            HealthCheck.too_slow,  # every example is network round trips
-            HealthCheck.data_too_large,
-            HealthCheck.filter_too_much,
-            HealthCheck.large_base_example,
-        ],
-        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-    )(test)
+    test = search_settings(examples, database_dir)(test)
 
     def search_thread() -> tuple[str, FuzzAssertion | None]:
         try:
@@ -693,3 +679,23 @@ async def replay(
         with trio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
             await link.close()
     return lines
+
+
+def search_settings(examples: int, database_dir: Path | None) -> hypothesis.settings:
+    """The settings both fuzz layers search with: network round trips make every example
+    slow, so health checks about speed and size are off; quiet, no blobs, one bug."""
+    return hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        database=DirectoryBasedExampleDatabase(database_dir) if database_dir else None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+            HealthCheck.large_base_example,
+        ],
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+    )

@@ -33,8 +33,7 @@ import attrs
 import hypothesis
 import orjson
 import trio
-from hypothesis import HealthCheck, Phase, Verbosity, given
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis import given
 from hypothesis.errors import Flaky
 
 from .. import protocol as p
@@ -44,7 +43,7 @@ from ..client.transport import Closed, Endpoint, Rejected
 from ..client.wsframes import OP_CLOSE, OP_PONG
 from ..conform.runner import GateStopped, Liveness
 from ..conform.target import SecretTokens, Target
-from .runner import CONNECT_TIMEOUT_S, SHRINK_BUDGET_S, FuzzUnreachable
+from .runner import CONNECT_TIMEOUT_S, SHRINK_BUDGET_S, FuzzUnreachable, search_settings
 from .wsstrategies import frame_sequences, sequence_problems
 
 ANSWER_WAIT_S: Final = 1.0  # seconds for the server's answer (Close, or the marker's Pong)
@@ -285,21 +284,7 @@ async def run_ws_fuzz(
 
     test = given(frame_sequences())(example)
     test = hypothesis.seed(seed)(test)
-    test = hypothesis.settings(
-        max_examples=examples,
-        deadline=None,
-        database=DirectoryBasedExampleDatabase(database_dir) if database_dir else None,
-        suppress_health_check=[
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-            HealthCheck.filter_too_much,
-            HealthCheck.large_base_example,
-        ],
-        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-    )(test)
+    test = search_settings(examples, database_dir)(test)
 
     def search_thread() -> tuple[str, _WsFailure | None]:
         try:
