@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import binascii
 import zlib
+from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import accumulate
@@ -150,6 +151,31 @@ class LatencyHistogram:
         if other._h.total_count:
             self._h.add(other._h)
         self.clamped += other.clamped
+
+    def since(self, base: LatencyHistogram) -> LatencyHistogram:
+        """What was recorded into this histogram after it was `base` (an earlier `copy()`):
+        the per-bucket difference, so exact (the same counts, min/max bucket and encoding
+        as a histogram that recorded only those values). Lets a per-second view be derived
+        from a run total with one record per value (timeseries.py `track`).
+
+        Raises:
+            ValueError: `base` has counts this histogram does not (not an earlier copy).
+        """
+        diff = [a - b for a, b in zip(self._counts_list(), base._counts_list(), strict=True)]
+        if min(diff) < 0:
+            raise ValueError("base is not an earlier copy of this histogram")
+        out = LatencyHistogram()
+        out.clamped = self.clamped - base.clamped
+        total = sum(diff)
+        if total:
+            memoryview(out._counts).cast("B").cast("Q")[:] = array("Q", diff)
+            h = out._h
+            h.total_count = total
+            # Any value of a bucket stands for it: hdrh reports and encodes min/max by bucket.
+            h.min_value = h.get_value_from_index(next(i for i, n in enumerate(diff) if n))
+            last = len(diff) - 1 - next(i for i, n in enumerate(reversed(diff)) if n)
+            h.max_value = h.get_value_from_index(last)
+        return out
 
     def copy(self) -> LatencyHistogram:
         twin = LatencyHistogram()

@@ -10,6 +10,14 @@ last second with any event; the gauge carries its last value forward through sec
 in which it was not set, and `<gauge>_min` holds its lowest value within the second (a
 reconnect storm's dip and recovery inside one second is invisible in the last value).
 Pure: callers pass `now_ns`.
+
+Latency comes in one of two ways. `delivered(now_ns, latency_ns)` records each delivery
+into its second's histogram. `track(now_ns, total)` is for a caller that already records
+every delivery into a run-total histogram (the ledger's, via `Recorder`): the series then
+takes, once per second, what `total` gained since the previous call (`since`, exact) as
+that second's deliveries and latencies, so a delivery costs one histogram record instead
+of two (docs/performance.md). The contract: call `track` before recording into `total`
+whenever `now_ns >= track_until_ns`, and record into `total` only deliveries.
 """
 
 from __future__ import annotations
@@ -53,6 +61,11 @@ class TimeSeries:
         self._live: dict[int, LatencyHistogram] = {}
         self._frozen: dict[int, tuple[str, dict[str, float]]] = {}
         self._last = -1
+        # `track`: the run total followed, its copy at the previous call, that call's second.
+        self._total: LatencyHistogram | None = None
+        self._base = LatencyHistogram()
+        self._tracked = 0
+        self.track_until_ns = -(2**63)  # `track` is due once now_ns reaches this
 
     @property
     def start_ns(self) -> int:
@@ -118,6 +131,39 @@ class TimeSeries:
             hist = self._live_histogram(second)
         hist.record_ns(latency_ns)
 
+    def track(self, now_ns: int, total: LatencyHistogram) -> None:
+        """Follow the run-total histogram `total` (the fast path; see the module docstring).
+
+        What `total` gained since the previous call counts as deliveries, with their
+        latencies, in that call's second; the first call (or one with another `total`)
+        only takes `total`'s current counts as the starting point.
+        """
+        if total is self._total:
+            self._take_gain()
+        else:
+            self._take_gain()
+            self._total = total
+            self._base = total.copy()
+        second = max(0, (now_ns - self._start_ns) // NS_PER_S)  # no row until a delivery
+        self._tracked = second
+        self.track_until_ns = self._start_ns + (second + 1) * NS_PER_S
+
+    def _take_gain(self) -> None:
+        if self._total is None or self._total.count == self._base.count:
+            return
+        gained = self._total.since(self._base)
+        self._base = self._total.copy()
+        second = self._tracked
+        self._last = max(self._last, second)
+        row = self._counts.get(second)
+        if row is None:
+            row = self._counts[second] = [0] * len(COUNTERS)
+        row[_DELIVERED] += gained.count
+        hist = self._live.get(second)
+        if hist is None:
+            hist = self._live_histogram(second)
+        hist.merge(gained)
+
     def _live_histogram(self, second: int) -> LatencyHistogram:
         frozen = self._frozen.pop(second, None)  # a late sample for an old second: thaw it
         hist = LatencyHistogram() if frozen is None else LatencyHistogram.decode(frozen[0])
@@ -130,6 +176,7 @@ class TimeSeries:
 
     def export(self) -> list[dict[str, Any]]:
         """Dense rows, one per second (format: docs/results.md "timeseries")."""
+        self._take_gain()  # what `total` gained in the tracked second so far
         rows: list[dict[str, Any]] = []
         gauges: list[int] = [0] * len(GAUGES)
         for second in range(self._last + 1):

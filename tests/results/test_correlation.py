@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from loadtool.results.correlation import (
     Correlation,
     check_run_id,
+    decode_fields,
     decode_text,
     encode_text,
     message_id,
@@ -18,6 +19,7 @@ from loadtool.results.correlation import (
     parse_message_id,
     room_index,
     room_name,
+    run_prefix,
 )
 
 run_ids = st.from_regex(r"[0-9a-f]{8}", fullmatch=True)
@@ -66,6 +68,32 @@ def test_foreign_texts_decode_to_none(text: str) -> None:
 def test_decode_never_raises(text: str) -> None:
     decode_text(text)
     decode_text("lt1:" + text)
+
+
+def _same_as_decode_text(text: str, run_id: str) -> None:
+    corr = decode_text(text)
+    expected = None
+    if corr is not None and corr.run_id == run_id:
+        expected = (corr.sender, corr.seq, corr.room, corr.intended_ns)
+    assert decode_fields(text, run_prefix(run_id)) == expected
+
+
+@given(run_ids, indexes, seqs, indexes, times_ns, st.integers(0, 300), run_ids)
+def test_decode_fields_agrees_with_decode_text_on_our_texts(
+    run_id: str, sender: int, seq: int, room: int, intended_ns: int, size: int, other: str
+) -> None:
+    text = encode_text(run_id, sender, seq, room, intended_ns, size)
+    assert decode_fields(text, run_prefix(run_id)) == (sender, seq, room, intended_ns)
+    _same_as_decode_text(text, run_id)
+    _same_as_decode_text(text, other)  # another run's text: None unless the ids are equal
+
+
+@given(run_ids, st.text(alphabet="0123456789:-x _lt", max_size=40) | st.text(max_size=40))
+def test_decode_fields_agrees_with_decode_text_on_any_text(run_id: str, tail: str) -> None:
+    """Near misses included: the run's prefix followed by anything (signs, spaces, too few
+    fields, empty fields), and arbitrary text. `decode_fields` never raises either."""
+    _same_as_decode_text(run_prefix(run_id) + tail, run_id)
+    _same_as_decode_text(tail, run_id)
 
 
 def test_run_id_must_not_break_the_format() -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from loadtool.results.histogram import HIGHEST_US, LatencyHistogram
 
 latencies_ns = st.integers(min_value=1000, max_value=HIGHEST_US * 1000)
+any_ns = latencies_ns | st.integers(-(10**9), 999) | st.integers(HIGHEST_US * 1000, 2**62)
 
 
 def reference(values_ns: list[int]) -> HdrHistogram:
@@ -128,3 +129,32 @@ def test_copy_is_independent() -> None:
     twin.record_ns(2_000_000)
     assert (hist.count, twin.count) == (1, 2)
     assert hist != twin
+
+
+@settings(deadline=None)
+@given(st.lists(any_ns, max_size=40), st.lists(any_ns, max_size=40))
+def test_since_is_what_was_recorded_after_the_copy(a_ns: list[int], b_ns: list[int]) -> None:
+    """`since` of an earlier copy equals a histogram that recorded only the later values:
+    the same counts, clamped count, summary (min/max included) and encoding."""
+    total, later = LatencyHistogram(), LatencyHistogram()
+    for ns in a_ns:
+        total.record_ns(ns)
+    base = total.copy()
+    for ns in b_ns:
+        total.record_ns(ns)
+        later.record_ns(ns)
+    gained = total.since(base)
+    assert gained == later
+    assert gained.count == later.count == len(b_ns)
+    assert gained.summary() == later.summary()
+    assert gained.encode() == later.encode()
+    merged = base.copy()
+    merged.merge(gained)
+    assert merged == total  # and it merges like a recorded one
+
+
+def test_since_rejects_a_base_that_is_not_an_earlier_copy() -> None:
+    hist, other = LatencyHistogram(), LatencyHistogram()
+    other.record_ns(5_000_000)
+    with pytest.raises(ValueError, match="not an earlier copy"):
+        hist.since(other)
