@@ -273,6 +273,53 @@ def test_a_mixed_stream_fed_one_byte_at_a_time() -> None:
     assert (texts, controls) == wsproto_reads(data)
 
 
+def test_a_mixed_stream_fed_one_frame_per_feed() -> None:
+    """Each feed one whole frame, as a read at light load brings it: the parser's fast
+    path for a lone text frame, with fragments and controls in between."""
+    proto = FrameProtocol(client=False, extensions=[])
+    frames = [
+        proto.send_data("héllo"),
+        proto.send_data("y" * 125),
+        proto.send_data("z" * 126),
+        proto.send_data("w" * 70000),
+        proto.ping(b"hb"),
+        proto.send_data("frag", fin=False),
+        proto.send_data(" ✓", fin=True),
+        server_frame(OP_TEXT, "€".encode()[:2], fin=False),
+        server_frame(OP_CONTINUATION, "€".encode()[2:] + b"!"),
+        proto.send_data(""),
+        proto.close(1000),
+    ]
+    data = b"".join(frames)
+    bounds = list(itertools.accumulate(len(frame) for frame in frames))[:-1]
+    got = feed_in_chunks(FrameParser(), data, bounds)
+    assert got == wsproto_reads(data)
+    assert got[0] == ["héllo", "y" * 125, "z" * 126, "w" * 70000, "frag ✓", "€!", ""]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "code"),
+    [
+        (server_frame(OP_TEXT, b"part", fin=False), server_frame(OP_TEXT, b"new"), 1002),
+        (b"", server_frame(OP_TEXT, b"ok \xff ok"), 1007),
+        (b"", bytes([0x81, 126, 0, 2]) + b"ok", 1002),  # length not in its shortest form
+        (b"", server_frame(OP_TEXT, b"x" * 200 + b"\xc0\xaf"), 1007),
+    ],
+)
+def test_a_lone_text_frame_gets_every_check(first: bytes, second: bytes, code: int) -> None:
+    parser = FrameParser()
+    parser.feed(first)
+    with pytest.raises(FrameError) as failed:
+        parser.feed(second)
+    assert failed.value.code == code == wsproto_failure(first + second)
+
+
+def test_a_lone_text_frame_over_a_small_limit_fails_1009() -> None:
+    with pytest.raises(FrameError) as failed:
+        FrameParser(max_message_bytes=10).feed(server_frame(OP_TEXT, b"x" * 11))
+    assert failed.value.code == 1009
+
+
 @pytest.mark.parametrize("size", EDGE_SIZES)
 def test_each_length_encoding_in_one_frame(size: int) -> None:
     text = text_of_bytes("ab€", size)
@@ -352,6 +399,11 @@ VIOLATIONS: Final = {
         1007,
     ),
     "invalid UTF-8 in a close reason": (server_frame(OP_CLOSE, b"\x03\xe8\xff"), 1007),
+    "16-bit length for a short payload": (bytes([0x81, 126, 0, 125]) + b"x" * 125, 1002),
+    "64-bit length for a 16-bit payload": (
+        bytes([0x81, 127]) + struct.pack("!Q", 65535) + b"x" * 65535,
+        1002,
+    ),
 }
 
 
