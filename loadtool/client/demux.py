@@ -29,6 +29,9 @@ class Demux:
     def __init__(self) -> None:
         self._epoll = select.epoll()
         self._handlers: dict[int, Callable[[], None]] = {}
+        # trio's clock when the current batch of ready sockets was polled: handlers read it
+        # instead of the clock (one clock read per wake-up, not one per socket).
+        self.now = 0.0
 
     @staticmethod
     def available() -> bool:
@@ -61,6 +64,7 @@ class Demux:
         try:
             while True:
                 await trio.lowlevel.wait_readable(epoll.fileno())
+                self.now = trio.current_time()
                 for fd, _ in epoll.poll(0, _MAX_EVENTS):
                     handler = handlers.get(fd)
                     if handler is not None:

@@ -413,7 +413,7 @@ class SimClient:
 
         def on_readable() -> None:
             texts = conn.read_nowait()
-            state.last = trio.current_time()
+            state.last = demux.now
             if texts:
                 self._handle(texts)
             if conn.needs_attention or self._requests:
