@@ -11,7 +11,9 @@ one-room case with 1 % of receipts missing, which keeps gaps open (the slow path
 
 Peak memory is measured in a separate run under tracemalloc (which slows Python down, so
 never at the same time as the timing): two rounds of receipts plus `state()` and
-`export()` at the end. A benchmark, not a test: nothing is asserted.
+`export()` at the end. Last, the correlation decode: `decode_text` and the receive path's
+`decode_fields`. The whole receive chain (frame, JSON, decode, ledger) is
+bench/receive_cost.py. A benchmark, not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from loadtool.results.correlation import decode_text, encode_text
+from loadtool.results.correlation import decode_fields, decode_text, encode_text, run_prefix
 from loadtool.results.ledger import Expect, Ledger
 
 MS = 1_000_000  # ns
@@ -149,14 +151,14 @@ def peak_memory(layout: Layout, receipts: int) -> tuple[float, float, int]:
     return peak / 1e6, current / 1e6, fed
 
 
-def decode_cost(rounds: int) -> float:
+def decode_cost(rounds: int, decode: Callable[[str], object]) -> float:
     text = encode_text("0a1b2c3d", 123, 4567, 12, 1_764_000_000_123_456_789, 128)
     samples = []
     for _ in range(rounds):
         n = 100_000
         start = time.perf_counter()
         for _ in range(n):
-            decode_text(text)
+            decode(text)
         samples.append((time.perf_counter() - start) / n * 1e6)
     return statistics.median(samples)
 
@@ -178,7 +180,10 @@ def main() -> None:
         peak, held, fed = peak_memory(layout, args.receipts)
         print(f"{layout.name:<36} {gross:8.2f} {net:9.2f} {peak:8.1f} {held:8.1f}")
     print(f"(memory: after {fed:,} receipts and an export; tracemalloc)")
-    print(f"decode_text(): {decode_cost(args.rounds):.2f} us/call (128-byte text)")
+    print(f"decode_text(): {decode_cost(args.rounds, decode_text):.2f} us/call (128-byte text)")
+    prefix = run_prefix("0a1b2c3d")
+    fields = decode_cost(args.rounds, lambda text: decode_fields(text, prefix))
+    print(f"decode_fields(): {fields:.2f} us/call (the receive path's form, with a lambda around)")
 
 
 if __name__ == "__main__":
