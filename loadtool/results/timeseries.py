@@ -63,7 +63,7 @@ class TimeSeries:
         self._last = -1
         # `track`: the run total followed, its copy at the previous call, that call's second.
         self._total: LatencyHistogram | None = None
-        self._base = LatencyHistogram()
+        self._base: LatencyHistogram | None = None  # allocated on the first `track`
         self._tracked = 0
         self.track_until_ns = -(2**63)  # `track` is due once now_ns reaches this
 
@@ -138,10 +138,8 @@ class TimeSeries:
         latencies, in that call's second; the first call (or one with another `total`)
         only takes `total`'s current counts as the starting point.
         """
-        if total is self._total:
-            self._take_gain()
-        else:
-            self._take_gain()
+        self._take_gain()
+        if total is not self._total:
             self._total = total
             self._base = total.copy()
         second = max(0, (now_ns - self._start_ns) // NS_PER_S)  # no row until a delivery
@@ -149,7 +147,7 @@ class TimeSeries:
         self.track_until_ns = self._start_ns + (second + 1) * NS_PER_S
 
     def _take_gain(self) -> None:
-        if self._total is None or self._total.count == self._base.count:
+        if self._total is None or self._base is None or self._total.count == self._base.count:
             return
         gained = self._total.since(self._base)
         self._base = self._total.copy()
