@@ -5,7 +5,7 @@ The same scripted server byte stream (frames with the 101, messages split across
 segments, fragmented messages, pings, a close or a protocol violation) is read by two
 clients, one per path: the messages, the pongs and close replies the server gets, and how
 the connection ended must be the same. The swarm's own tests (tests/swarm) run with the
-demux, tests/client/test_simclient.py without it.
+demux, tests/client/test_simclient.py without it (its heartbeat and dead-peer tests with both).
 """
 
 from __future__ import annotations

@@ -27,10 +27,12 @@ import attrs
 import pytest
 import trio
 import trustme
+from wsproto.events import AcceptConnection, TextMessage
 
 from loadtool import protocol as p
+from loadtool.client.demux import Demux
 from loadtool.client.policies import Backoff, ExponentialBackoff
-from loadtool.client.simclient import ClientPlan, Dialect, SimClient
+from loadtool.client.simclient import DEAD_PEER_CODE, ClientPlan, Dialect, SimClient
 from loadtool.client.stats import ClientStats
 from loadtool.client.transport import Endpoint
 from loadtool.results.correlation import decode_text
@@ -40,6 +42,7 @@ from loadtool.results.runclock import RunClock
 from loadtool.results.timeseries import TimeSeries
 from loadtool.server.app import RunningServer
 from loadtool.server.config import Limits
+from tests.client.test_transport import WELCOME, Scripted, scripted_server
 from tests.conftest import Clients, token
 
 CEILING_S: Final = 20
@@ -172,6 +175,7 @@ class Swarm:
     sims: list[SimClient] = attrs.field(factory=list)
     schedules: list[Schedule] = attrs.field(factory=list)
     finished: list[trio.Event] = attrs.field(factory=list)
+    demux: Demux | None = None  # None: each client reads in its own task
 
     def __attrs_post_init__(self) -> None:
         self.ledger = Ledger(self.clients, [[0]] * self.clients, Expect.MEMBERS)
@@ -211,6 +215,7 @@ class Swarm:
             rng=random.Random(index),
             schedule=schedule,
             size=lambda rng: 64,
+            demux=self.demux,
         )
         self.sims.append(sim)
         self.schedules.append(schedule)
@@ -585,14 +590,23 @@ async def test_a_failed_tls_handshake_is_a_connect_failure_and_retried(
 # --- heartbeats ----------------------------------------------------------------------------------
 
 
-async def test_a_client_that_stopped_sending_keeps_a_quiet_connection(clients: Clients) -> None:
+needs_epoll = pytest.mark.skipif(not Demux.available(), reason="select.epoll is Linux-only")
+
+
+@pytest.mark.parametrize("demux", [False, pytest.param(True, marks=needs_epoll)])
+async def test_a_client_that_stopped_sending_keeps_a_quiet_connection(
+    clients: Clients, demux: bool
+) -> None:
     # The server's own pings are rarer (2 s) than the client's dead-peer window (0.3 s):
-    # only the client's pings (and their pongs) keep data flowing.
+    # only the client's pings (and their pongs) keep data flowing. With the demux, the
+    # pongs it reads must move the dead-peer deadline (`Demux.now`).
     srv = await clients.start(limits=ROOMY, heartbeat_interval_s=2.0, idle_timeout_s=10.0)
-    swarm = Swarm(Endpoint.from_url(srv.url), clients=1)
+    swarm = Swarm(Endpoint.from_url(srv.url), clients=1, demux=Demux() if demux else None)
     sim = swarm.add(sends=0, heartbeat_s=0.1)
     rec = swarm.recorder
     async with trio.open_nursery() as nursery:
+        if swarm.demux is not None:
+            nursery.start_soon(swarm.demux.run)
         swarm.start(nursery)
         with ceiling():
             await swarm.all_joined()
@@ -601,5 +615,33 @@ async def test_a_client_that_stopped_sending_keeps_a_quiet_connection(clients: C
             with trio.move_on_after(1.5):
                 await rec.wait_for(lambda: rec.count("disconnected") > 0)
             await swarm.leave_all()
+            nursery.cancel_scope.cancel()  # the demux runs until cancelled
     assert swarm.stats.dead_peers == 0
     assert rec.count("connected") == 1
+
+
+@pytest.mark.parametrize("demux", [False, pytest.param(True, marks=needs_epoll)])
+async def test_a_server_that_goes_silent_is_a_dead_peer(nursery: trio.Nursery, demux: bool) -> None:
+    """A server that upgrades, welcomes, then says nothing (no pongs): after three
+    heartbeat intervals without data the client gives the connection up as a dead peer."""
+
+    async def script(conn: Scripted) -> None:
+        await conn.send(AcceptConnection(), TextMessage(WELCOME))
+        await trio.sleep_forever()  # holds the socket open and silent until cancelled
+
+    port = await scripted_server(nursery, script)
+    swarm = Swarm(
+        Endpoint.from_url(f"ws://127.0.0.1:{port}/"), clients=1, demux=Demux() if demux else None
+    )
+    sim = swarm.add(sends=0, heartbeat_s=0.1, backoff=ExponentialBackoff(base=30.0, cap=30.0))
+    rec = swarm.recorder
+    async with trio.open_nursery() as inner:
+        if swarm.demux is not None:
+            inner.start_soon(swarm.demux.run)
+        swarm.start(inner)
+        with ceiling():
+            await rec.wait_for(lambda: rec.count("disconnected") == 1)
+        sim.leave()
+        inner.cancel_scope.cancel()
+    assert swarm.stats.dead_peers == 1
+    assert swarm.stats.closes == Counter({DEAD_PEER_CODE: 1})
