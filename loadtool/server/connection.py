@@ -16,6 +16,7 @@ import math
 import os
 from typing import Final
 
+import orjson
 import trio
 from wsproto.connection import Connection as WsConnection
 from wsproto.connection import ConnectionState, ConnectionType
@@ -459,7 +460,13 @@ class Connection:
             self.close(p.CloseCode.MESSAGE_TOO_BIG, "message too big")
             return
         try:
-            frame = p.decode(data)
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = None  # the codec says why, below
+        if type(obj) is dict and self._hub.handle_simple(self, obj):
+            return
+        try:
+            frame = p.decode_object(obj) if type(obj) is dict else p.decode(data)
         except p.ProtocolError as exc:
             self._hub.error(self, exc)
             return

@@ -13,14 +13,17 @@ client ever sees a seq that a crash could take back.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import attrs
+import orjson
 
 from .. import protocol as p
+from ..protocol._fields import MAX_TEXT_CHARS_HARD
 from .config import Fault, Limits
 from .metrics import Metrics
 from .storage import Snapshot, StoredMessage
@@ -40,6 +43,62 @@ class Peer(Protocol):
 def frame_bytes(frame: p.ServerFrame) -> bytes:
     """A server frame, encoded and framed, ready for `Peer.deliver`."""
     return text_frame(p.encode(frame))
+
+
+# The per-message frames are built from fields the server has already validated (the
+# client's frame, the token's user id, the server's own seq and clock), straight to JSON:
+# no frame object whose validators would check them again (docs/performance.md). The
+# bytes equal `frame_bytes` of the frame classes (tests/server/test_hub.py checks it).
+
+
+def message_wire(stored: StoredMessage) -> bytes:
+    """`frame_bytes(stored.to_frame())`, without re-validating what was stored."""
+    return text_frame(
+        orjson.dumps(
+            {
+                "type": "message",
+                "id": stored.id,
+                "room": stored.room,
+                "senderId": stored.sender_id,
+                "text": stored.text,
+                "sentAt": stored.sent_at,
+                "seq": stored.seq,
+            }
+        )
+    )
+
+
+def ack_wire(msg_id: str, room: str, seq: int, *, duplicate: bool = False) -> bytes:
+    """`frame_bytes(p.Ack(...))` for an accepted message's id, room and seq."""
+    return text_frame(
+        orjson.dumps(
+            {"type": "ack", "id": msg_id, "room": room, "seq": seq, "duplicate": duplicate}
+        )
+    )
+
+
+_SIMPLE_MESSAGE_KEYS: Final = 4  # type, id, room, text: what a v1 client sends
+
+
+class _IsoNow:
+    """`p.utc_now_iso()` (millisecond precision, `Z`), with the date and time of day
+    formatted once per second instead of once per message."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self) -> str:
+        second, milli = divmod(time.time_ns() // 1_000_000, 1000)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{milli:03d}Z"
+
+
+utc_now_iso: Final = _IsoNow()
 
 
 @attrs.define(eq=False)
@@ -184,8 +243,8 @@ class Hub:
         """
         self._metrics.frames_in[frame.TYPE] += 1
         match frame:
-            case p.SendMessage():
-                self._post(peer, frame)
+            case p.SendMessage(id=msg_id, room=room, text=text, sent_at=sent_at):
+                self._post(peer, msg_id, room, text, sent_at)
             case p.Join(room=room, since=since):
                 if self._may_join(peer, room):
                     return self._join(peer, room, since=since)
@@ -208,6 +267,31 @@ class Hub:
             case p.Typing(room=room, typing=typing):
                 self._typing(peer, room, typing)
         return None
+
+    def handle_simple(self, peer: Peer, obj: dict[str, Any]) -> bool:
+        """The common frame, fast: a v1 `message` of exactly `type`, `id`, `room` and
+        `text`, valid, to a room the peer is in. Applies it and returns True; returns
+        False without doing anything for every other object, which then goes through
+        `p.decode_object` and `handle` (so every error is still the codec's).
+        """
+        if len(obj) != _SIMPLE_MESSAGE_KEYS or obj.get("type") != "message":
+            return False
+        msg_id = obj.get("id")
+        room = obj.get("room")
+        text = obj.get("text")
+        if (
+            type(msg_id) is not str
+            or type(room) is not str
+            or type(text) is not str
+            or not 0 < len(msg_id) <= p.MAX_ID_CHARS
+            or len(text) > MAX_TEXT_CHARS_HARD
+            or room not in self._joined[peer]  # a joined room's name was validated
+            or not msg_id.isprintable()
+        ):
+            return False
+        self._metrics.frames_in["message"] += 1
+        self._post(peer, msg_id, room, text, None)
+        return True
 
     def error(self, peer: Peer, exc: p.ProtocolError, *, retry_after_ms: int | None = None) -> None:
         """Answer a frame the codec or the connection refused with an `error` frame."""
@@ -237,13 +321,12 @@ class Hub:
             room = self._room(stored.room)
             room.released = stored.seq
             room.ring.append(stored)
-            ack = p.Ack(id=stored.id, room=stored.room, seq=stored.seq)
-            pending.sender.deliver(frame_bytes(ack))
+            pending.sender.deliver(ack_wire(stored.id, stored.room, stored.seq))
             if pending.duplicate_acks:
-                again = frame_bytes(attrs.evolve(ack, duplicate=True))
+                again = ack_wire(stored.id, stored.room, stored.seq, duplicate=True)
                 for peer in pending.duplicate_acks:
                     peer.deliver(again)
-            wire = frame_bytes(stored.to_frame())
+            wire = message_wire(stored)
             members = list(room.members) if self._faults else room.members
             if Fault.DROP_DELIVERY in self._faults:
                 members = [m for m in members if m is pending.sender] + [
@@ -281,18 +364,21 @@ class Hub:
         )
         peer.deliver(frame_bytes(frame))
 
-    def _post(self, peer: Peer, frame: p.SendMessage) -> None:
+    def _post(
+        self, peer: Peer, msg_id: str, room_name: str, text: str, sent_at: str | None
+    ) -> None:
+        """A chat message from `peer` (fields validated by the codec or `handle_simple`)."""
         user = peer.grant.user_id
-        if frame.room not in self._joined[peer]:
+        if room_name not in self._joined[peer]:
             self._error(
                 peer,
                 p.ErrorCode.NOT_MEMBER,
-                f"join room {frame.room!r} before sending to it",
-                frame_id=frame.id,
-                room=frame.room,
+                f"join room {room_name!r} before sending to it",
+                frame_id=msg_id,
+                room=room_name,
             )
             return
-        seen = self._seen.get((user, frame.id))
+        seen = self._seen.get((user, msg_id))
         if (
             seen is not None
             and seen.pending is None
@@ -304,32 +390,27 @@ class Hub:
             if seen.pending is not None:
                 seen.pending.duplicate_acks.append(peer)
             else:
-                ack = p.Ack(id=frame.id, room=seen.room, seq=seen.seq, duplicate=True)
-                peer.deliver(frame_bytes(ack))
+                peer.deliver(ack_wire(msg_id, seen.room, seen.seq, duplicate=True))
             return
-        if (
-            len(frame.text) > self._limits.max_text_chars
-            and Fault.IGNORE_SIZE_LIMIT not in self._faults
-        ):
+        if len(text) > self._limits.max_text_chars and Fault.IGNORE_SIZE_LIMIT not in self._faults:
             self._error(
                 peer,
                 p.ErrorCode.TOO_LONG,
-                f"text has {len(frame.text)} characters; the limit is "
-                f"{self._limits.max_text_chars}",
-                frame_id=frame.id,
-                room=frame.room,
+                f"text has {len(text)} characters; the limit is {self._limits.max_text_chars}",
+                frame_id=msg_id,
+                room=room_name,
             )
             return
-        room = self._room(frame.room)
+        room = self._room(room_name)
         room.head += 2 if Fault.SKIP_SEQ in self._faults else 1
         now = self._clock()
         stored = StoredMessage(
-            room=frame.room,
+            room=room_name,
             seq=room.head,
-            id=frame.id,
+            id=msg_id,
             sender_id=user,
-            text=frame.text,
-            sent_at=frame.sent_at or p.utc_now_iso(),
+            text=text,
+            sent_at=sent_at or utc_now_iso(),
             received_at=now,
         )
         pending = PendingMessage(stored=stored, sender=peer)

@@ -31,7 +31,7 @@ import attrs
 
 from .. import protocol as p
 from .config import Limits
-from .hub import HistoryQuery, Hub, Peer, _Room, frame_bytes
+from .hub import HistoryQuery, Hub, Peer, _Room, ack_wire, frame_bytes, message_wire, utc_now_iso
 from .metrics import Metrics
 from .storage import StoredMessage
 
@@ -192,8 +192,7 @@ class SharedHub(Hub):
                     self._offer(room, stored, submission)
             case Duplicate(room=room_name, seq=seq):
                 self._metrics.duplicates += 1
-                ack = p.Ack(id=message.id, room=room_name, seq=seq, duplicate=True)
-                sender.deliver(frame_bytes(ack))
+                sender.deliver(ack_wire(message.id, room_name, seq, duplicate=True))
             case TooLong():
                 self._error(
                     sender,
@@ -285,7 +284,7 @@ class SharedHub(Hub):
                 self._ack(sender, message.seq)  # §4.1: the ack precedes the sender's copy
             room.head = room.released = message.seq
             room.ring.append(message)
-            wire = frame_bytes(message.to_frame())
+            wire = message_wire(message)
             for member in room.members:
                 member.deliver(wire)
             self._metrics.deliveries += len(room.members)
@@ -296,7 +295,7 @@ class SharedHub(Hub):
         if not submission.acked:
             submission.acked = True
             message = submission.message
-            submission.sender.deliver(frame_bytes(p.Ack(id=message.id, room=message.room, seq=seq)))
+            submission.sender.deliver(ack_wire(message.id, message.room, seq))
 
     def apply_event(self, event: RoomEvent) -> None:
         """Presence or typing from a node (this one's typing was delivered at once)."""
@@ -340,14 +339,16 @@ class SharedHub(Hub):
             room = self._rooms[name] = _Room(name=name, ring=ring, following=False)
         return room
 
-    def _post(self, peer: Peer, frame: p.SendMessage) -> None:
-        if frame.room not in self._joined[peer]:
+    def _post(
+        self, peer: Peer, msg_id: str, room_name: str, text: str, sent_at: str | None
+    ) -> None:
+        if room_name not in self._joined[peer]:
             self._error(
                 peer,
                 p.ErrorCode.NOT_MEMBER,
-                f"join room {frame.room!r} before sending to it",
-                frame_id=frame.id,
-                room=frame.room,
+                f"join room {room_name!r} before sending to it",
+                frame_id=msg_id,
+                room=room_name,
             )
             return
         if not self.available and len(self._outgoing) >= HOLD_MAX:
@@ -355,25 +356,25 @@ class SharedHub(Hub):
                 peer,
                 p.ErrorCode.UNAVAILABLE,
                 "the message store (Redis) is unreachable; retry later",
-                frame_id=frame.id,
-                room=frame.room,
+                frame_id=msg_id,
+                room=room_name,
             )
             return
         self._nonces += 1
         message = StoredMessage(
-            room=frame.room,
+            room=room_name,
             seq=0,
-            id=frame.id,
+            id=msg_id,
             sender_id=peer.grant.user_id,
-            text=frame.text,
-            sent_at=frame.sent_at or p.utc_now_iso(),
+            text=text,
+            sent_at=sent_at or utc_now_iso(),
             received_at=self._clock(),
         )
         submission = Submission(
             message=message,
             sender=peer,
             nonce=f"{self._node_id}/{self._nonces}",
-            too_long=len(frame.text) > self._limits.max_text_chars,
+            too_long=len(text) > self._limits.max_text_chars,
         )
         self._inflight[submission.nonce] = submission
         self._emit(submission)
