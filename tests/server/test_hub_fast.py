@@ -23,6 +23,7 @@ from loadtool.server.storage import StoredMessage
 
 from .test_hub import FakePeer, joined, make
 
+_PLACEHOLDER: Final = "2000-01-01T00:00:00.000Z"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ROOMS: Final = st.from_regex(p.ROOM_PATTERN, fullmatch=True)
 _USERS: Final = st.from_regex(p.USER_PATTERN, fullmatch=True)
@@ -56,7 +57,7 @@ def test_ack_wire_is_the_frame_classes_bytes(
 @given(
     st.lists(
         st.integers(min_value=0, max_value=7_000_000_000 * 10**9), min_size=1, max_size=20
-    ).map(lambda xs: [x for pair in zip(xs, [x + 999_999 for x in xs]) for x in pair])
+    ).map(lambda xs: [x for pair in zip(xs, [x + 999_999 for x in xs], strict=True) for x in pair])
 )
 def test_utc_now_iso_is_the_codecs_format_at_any_instant(instants: list[int]) -> None:
     """One formatter over many instants (the same second twice, then jumps): every
@@ -111,7 +112,7 @@ def _plain(hub: hub_module.Hub, conn: FakePeer, obj: dict[str, Any]) -> None:
 def _settled(frames: list[p.ServerFrame], server_time: bool) -> list[p.ServerFrame]:
     """Frames with the server-filled `sentAt` (a receive time) set aside."""
     return [
-        attrs.evolve(f, sent_at="2000-01-01T00:00:00.000Z") if server_time and isinstance(f, p.Message) else f
+        attrs.evolve(f, sent_at=_PLACEHOLDER) if server_time and isinstance(f, p.Message) else f
         for f in frames
     ]
 
@@ -150,7 +151,8 @@ def test_handle_simple_takes_the_v1_message_a_client_sends() -> None:
     assert setup.hub.handle_simple(alice, obj)
     ack, message = alice.take()
     assert ack == p.Ack(id="m1", room="a", seq=1)
-    assert isinstance(message, p.Message) and message.seq == 1 and message.sender_id == "alice"
+    assert isinstance(message, p.Message)
+    assert (message.seq, message.sender_id) == (1, "alice")
     assert not setup.hub.handle_simple(alice, {**obj, "room": "b"})  # not joined: codec's
     assert not setup.hub.handle_simple(alice, {**obj, "sentAt": None})  # five keys
     assert alice.take() == []
