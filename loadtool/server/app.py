@@ -18,6 +18,7 @@ import orjson
 import trio
 
 from .. import protocol as p
+from ..client.demux import Demux
 from . import handshake as hs
 from .broker import Broker
 from .cluster import ClusterEdge, default_node_id
@@ -123,6 +124,10 @@ class _Server:
         self._advertised = config.limits.advertised()  # the `limits` of every welcome
         self._connections: dict[Connection, None] = {}
         self._flusher = Flusher()  # one write per connection per scheduler pass
+        # One reader task for every plain-TCP connection (Linux; docs/performance.md).
+        self._demux = (
+            Demux() if config.read_demux and config.certfile is None and Demux.available() else None
+        )
 
     async def start(self) -> None:
         limits = self._config.limits
@@ -163,6 +168,8 @@ class _Server:
                     background.start_soon(self._commit_loop)
                 background.start_soon(self._sweep_loop)
                 background.start_soon(self._flusher.run)
+                if self._demux is not None:
+                    background.start_soon(self._demux.run)
                 async with trio.open_nursery() as connections:
                     async with trio.open_nursery() as accepting:
                         accepting.start_soon(_serve_listeners, self._handle, listeners, connections)
@@ -237,6 +244,7 @@ class _Server:
             store=self._history,
             metrics=self._metrics,
             flusher=self._flusher,
+            demux=self._demux,
         )
         self._connections[conn] = None
         self._metrics.connections += 1

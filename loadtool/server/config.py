@@ -134,6 +134,9 @@ class ServerConfig:
     certfile: Path | None = None
     keyfile: Path | None = None
     faults: frozenset[Fault] = attrs.field(factory=frozenset, converter=_faults)  # tests only
+    # One demux task reads every plain-TCP connection (Linux); False: one reader task per
+    # connection, the plain path (tests compare the two; docs/performance.md).
+    read_demux: bool = True
     # Cluster mode (docs/scaling.md): nodes sharing this Redis share rooms, seq and dedupe.
     redis_url: str | None = attrs.field(default=None, validator=_redis_url)
     node_id: str | None = attrs.field(default=None, validator=_node_id)  # None: generated

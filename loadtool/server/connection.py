@@ -23,6 +23,7 @@ from wsproto.connection import ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from .. import protocol as p
+from ..client.demux import Demux
 from .config import Fault, ServerConfig, SlowConsumerPolicy
 from .hub import HistoryQuery, Hub, frame_bytes
 from .metrics import Metrics
@@ -73,14 +74,18 @@ class Connection:
 
     __slots__ = (
         "__weakref__",
+        "_attention",
         "_close_code",
         "_config",
+        "_demux",
         "_dirty",
         "_draining",
+        "_failure",
         "_fd",
         "_flusher",
         "_grant",
         "_guard",
+        "_handler",
         "_hub",
         "_limiter",
         "_limits",
@@ -94,10 +99,12 @@ class Connection:
         "_pending",
         "_queries",
         "_queued",
+        "_reading",
         "_scope",
         "_simple",
         "_store",
         "_stream",
+        "_unguarded",
         "_writer_running",
         "_writing",
         "_ws",
@@ -115,6 +122,7 @@ class Connection:
         store: HistorySource,
         metrics: Metrics,
         flusher: Flusher,
+        demux: Demux | None = None,
     ) -> None:
         self._stream = stream
         self._flusher = flusher
@@ -145,6 +153,13 @@ class Connection:
         # Plain TCP only: TLS records must go through the SSL object, not the socket.
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         self._open = True  # False once the stream is being closed: nothing more is written
+        # The server's demux reads plain-TCP connections (None: this task reads).
+        self._demux = demux if self._fd >= 0 else None
+        self._handler = self._on_readable  # one bound method: the demux's key for removal
+        self._attention = trio.Event()  # set by the demux: this task has work
+        self._reading = True  # what the demux saw: False once reading is over
+        self._failure: Exception | None = None  # a server bug met in the demux task
+        self._unguarded = b""  # a chunk's length check, deferred behind history pages
         now = trio.current_time()
         self.last_received = now
         self.last_ping = now
@@ -266,7 +281,10 @@ class Connection:
                 if self._outbox:
                     self._start_writer()
                 try:
-                    await self._read_loop(initial)
+                    if self._demux is not None:
+                        await self._read_demuxed(self._demux, initial)
+                    else:
+                        await self._read_loop(initial)
                 finally:
                     self._writing = False  # write what is queued (a close frame last), stop
                     if self._pending or self._outbox:
@@ -299,34 +317,100 @@ class Connection:
             self._writer_running = False
 
     async def _read_loop(self, initial: bytes) -> None:
+        """The plain path: this task reads (TLS, non-Linux, or `read_demux` off)."""
         data = initial
         while True:
-            if data:
-                self.last_received = trio.current_time()
-                going_on = True
-                if self._simple:
-                    data, going_on = self._handle_simple(data)
-                if data and going_on:
-                    self._ws.receive_data(data)
-                    going_on = self._handle_events()
-                while self._queries:
-                    await self._answer(self._queries.pop(0))
-                if not going_on:
-                    return
-                declared = self._guard.feed(data)
-                if declared is not None:
-                    # Refused by its header: nothing would make the body acceptable.
-                    self.close(
-                        p.CloseCode.MESSAGE_TOO_BIG,
-                        f"message over {self._limits.max_message_bytes} bytes",
-                    )
-                    return
+            if data and not await self._settle(self._take(data)):
+                return
             try:
                 data = await self._receive()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return
             if not data:
                 return  # EOF without a close frame
+
+    async def _read_demuxed(self, demux: Demux, initial: bytes) -> None:
+        """The demux path: the server's demux task reads and handles each chunk
+        (`_on_readable`, no task switch per message); this task only does what needs an
+        await (history pages from the store) and ends the reading (docs/performance.md)."""
+        going_on = self._take(initial) if initial else True
+        while await self._settle(going_on):
+            self._attention = trio.Event()
+            demux.add(self._fd, self._handler)
+            try:
+                await self._attention.wait()
+            finally:
+                demux.remove(self._fd, self._handler)
+            if self._failure is not None:
+                raise self._failure  # a server bug met in the demux task: this connection's
+            going_on = self._reading
+
+    def _on_readable(self) -> None:
+        """Called by the demux when the socket is readable: one read, handled here.
+
+        Wakes the connection's task only when something needs an await or reading is
+        over, and unregisters first (the socket stays readable until then). Never raises:
+        the demux task serves every connection.
+        """
+        going_on = False
+        try:
+            data = os.read(self._fd, _RECEIVE_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:  # reset by the peer
+            data = b""
+        if data:
+            try:
+                going_on = self._take(data)
+            except Exception as exc:  # noqa: BLE001 - re-raised by the connection's task
+                self._failure = exc
+                going_on = False
+            if going_on and not self._queries:
+                return
+        self._reading = going_on
+        if self._demux is not None:
+            self._demux.remove(self._fd, self._handler)
+        self._attention.set()
+
+    def _take(self, data: bytes) -> bool:
+        """Handle one chunk from the client without awaiting; False once reading is over.
+
+        History pages the store must answer wait in `_queries` for `_settle`, and so
+        does the length check of the chunk: a page asked for goes out before a close.
+        """
+        self.last_received = trio.current_time()
+        going_on = True
+        if self._simple:
+            data, going_on = self._handle_simple(data)
+        if data and going_on:
+            self._ws.receive_data(data)
+            going_on = self._handle_events()
+        if not going_on:
+            return False
+        if self._queries:
+            self._unguarded = data
+            return True
+        return not data or self._guarded(data)
+
+    async def _settle(self, going_on: bool) -> bool:
+        """Answer the history queries `_take` left, then its deferred length check."""
+        while self._queries:
+            await self._answer(self._queries.pop(0))
+        unguarded, self._unguarded = self._unguarded, b""
+        if going_on and unguarded:
+            return self._guarded(unguarded)
+        return going_on
+
+    def _guarded(self, data: bytes) -> bool:
+        """Follow the frame headers wsproto is parsing; False once one declares a message
+        over the limit."""
+        if self._guard.feed(data) is None:
+            return True
+        # Refused by its header: nothing would make the body acceptable.
+        self.close(
+            p.CloseCode.MESSAGE_TOO_BIG, f"message over {self._limits.max_message_bytes} bytes"
+        )
+        return False
 
     async def _receive(self) -> bytes:
         """The next chunk from the client (b"" at EOF).
