@@ -57,8 +57,12 @@ class Demux:
     def __len__(self) -> int:
         return len(self._handlers)
 
-    async def run(self) -> None:
-        """Serve the registered sockets until cancelled; owns (and closes) the epoll fd."""
+    async def run(self, after_batch: Callable[[], None] | None = None) -> None:
+        """Serve the registered sockets until cancelled; owns (and closes) the epoll fd.
+
+        `after_batch()` runs after each batch of handlers (the server writes what they
+        produced there, server/connection.py `Flusher`).
+        """
         epoll = self._epoll
         handlers = self._handlers
         try:
@@ -69,6 +73,8 @@ class Demux:
                     handler = handlers.get(fd)
                     if handler is not None:
                         handler()
+                if after_batch is not None:
+                    after_batch()
         finally:
             trio.lowlevel.notify_closing(epoll.fileno())
             epoll.close()

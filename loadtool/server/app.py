@@ -169,7 +169,7 @@ class _Server:
                 background.start_soon(self._sweep_loop)
                 background.start_soon(self._flusher.run)
                 if self._demux is not None:
-                    background.start_soon(self._demux.run)
+                    background.start_soon(self._flusher.run_demux, self._demux)
                 async with trio.open_nursery() as connections:
                     async with trio.open_nursery() as accepting:
                         accepting.start_soon(_serve_listeners, self._handle, listeners, connections)
