@@ -17,7 +17,7 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 import orjson
@@ -465,13 +465,8 @@ class Hub:
             user = peer.grant.user_id
             room.users[user] += 1
             if room.users[user] == 1:
-                self._broadcast_except(
-                    room, peer, p.Presence(room=name, user_id=user, status="joined")
-                )
-        peer.deliver(frame_bytes(p.Joined(room=name, seq=room.released)))
-        if since is None:
-            return None
-        return self._page(peer, room, before=None, after=since, limit=self._limits.resync_max)
+                self._presence(room, peer, "joined")
+        return self._answer_join(peer, room, since)
 
     def _leave(self, peer: Peer, name: str) -> None:
         room = self._rooms[name]
@@ -483,9 +478,27 @@ class Hub:
         room.users[user] -= 1
         if room.users[user] <= 0:
             del room.users[user]
-            self._broadcast_except(room, peer, p.Presence(room=name, user_id=user, status="left"))
+            self._presence(room, peer, "left")
+        self._after_leave(peer, room)
+
+    # Hooks: what a cluster node (shared.py) does differently around the same bookkeeping.
+
+    def _presence(self, room: _Room, peer: Peer, status: Literal["joined", "left"]) -> None:
+        """`peer`'s user got its first connection in `room`, or lost its last (§4.7)."""
+        user = peer.grant.user_id
+        self._broadcast_except(room, peer, p.Presence(room=room.name, user_id=user, status=status))
+
+    def _answer_join(self, peer: Peer, room: _Room, since: int | None) -> HistoryQuery | None:
+        """What a joining connection is sent: `joined`, then the resync page if asked."""
+        peer.deliver(frame_bytes(p.Joined(room=room.name, seq=room.released)))
+        if since is None:
+            return None
+        return self._page(peer, room, before=None, after=since, limit=self._limits.resync_max)
+
+    def _after_leave(self, peer: Peer, room: _Room) -> None:
+        """`peer` has left `room` (which may now be empty)."""
         if not room.members and room.head == 0:
-            del self._rooms[name]  # nothing to remember about a room that never had a message
+            del self._rooms[room.name]  # nothing to remember about a room that never had a message
 
     def _broadcast_except(self, room: _Room, exclude: Peer, frame: p.ServerFrame) -> None:
         if len(room.members) <= 1 and exclude in room.members:

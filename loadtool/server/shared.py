@@ -379,43 +379,27 @@ class SharedHub(Hub):
         self._inflight[submission.nonce] = submission
         self._emit(submission)
 
-    def _join(self, peer: Peer, name: str, *, since: int | None) -> HistoryQuery | None:
-        room = self._room(name)
-        if peer not in room.members:
-            room.members[peer] = None
-            self._joined[peer][name] = None
-            if len(room.members) == 1:
-                self._metrics.rooms += 1
-            user = peer.grant.user_id
-            room.users[user] += 1
-            if room.users[user] == 1:
-                self._emit(PresenceChange(room=name, user=user, joined=True))
+    def _presence(self, room: _Room, peer: Peer, status: Literal["joined", "left"]) -> None:
+        """Through Redis: every node (this one included) delivers it when it reads it."""
+        self._emit(
+            PresenceChange(room=room.name, user=peer.grant.user_id, joined=status == "joined")
+        )
+
+    def _answer_join(self, peer: Peer, room: _Room, since: int | None) -> HistoryQuery | None:
         if not room.following:
             if not room.waiting:
-                self._on_follow(name)
+                self._on_follow(room.name)
             room.waiting.append((peer, since))
             return None
-        peer.deliver(frame_bytes(p.Joined(room=name, seq=room.released)))
-        if since is None:
-            return None
-        return self._page(peer, room, before=None, after=since, limit=self._limits.resync_max)
+        return super()._answer_join(peer, room, since)
 
-    def _leave(self, peer: Peer, name: str) -> None:
-        room = self._rooms[name]
-        del room.members[peer]
-        self._joined.get(peer, {}).pop(name, None)
+    def _after_leave(self, peer: Peer, room: _Room) -> None:
         room.waiting = [(w, since) for w, since in room.waiting if w is not peer]
-        user = peer.grant.user_id
-        room.users[user] -= 1
-        if room.users[user] <= 0:
-            del room.users[user]
-            self._emit(PresenceChange(room=name, user=user, joined=False))
         if not room.members:
-            self._metrics.rooms -= 1
-            del self._rooms[name]  # stop reading its stream; Redis keeps the room
+            del self._rooms[room.name]  # stop reading its stream; Redis keeps the room
             # Messages of this node waiting for an earlier seq (or for the room's head)
             # are stored: ack them now.
-            for stored, submission in [*room.held.values(), *self._early.pop(name, [])]:
+            for stored, submission in [*room.held.values(), *self._early.pop(room.name, [])]:
                 if submission is not None:
                     self._ack(submission, stored.seq)
 
