@@ -30,8 +30,10 @@ from loadtool.client.demux import Demux
 from loadtool.server import hub as hub_module
 from loadtool.server.app import RunningServer
 from loadtool.server.config import Limits
+from loadtool.server.connection import Connection
 
 from ..conftest import Clients
+from .rawws import RawClient
 
 pytestmark = pytest.mark.skipif(not Demux.available(), reason="select.epoll is Linux-only")
 
@@ -128,11 +130,23 @@ def _reserved_bits(ws: WSConnection) -> list[bytes | int]:
     return [_msg(ws, 1) + _masked(0xC1, b"{}")]
 
 
+def _backlog(ws: WSConnection) -> list[bytes | int]:
+    """More than the sockets hold while the client does not read (it has a tiny receive
+    buffer): the server queues a backlog and drains it as the client reads."""
+    big = "x" * 4000
+    burst = b"".join(
+        _text(ws, {"type": "message", "id": f"b{n}", "room": "general", "text": big})
+        for n in range(1, 41)
+    )
+    return [burst, 40, _close(ws)]
+
+
 def _eof(ws: WSConnection) -> list[bytes | int]:
     return [_msg(ws, 1) + _msg(ws, 2)]  # then the client shuts its side: no close frame
 
 
 SCRIPTS: Final[dict[str, Script]] = {
+    "backlog": _backlog,
     "many-cut": _many_cut,
     "wsproto-after": _wsproto_after,
     "history-between": _history_between,
@@ -161,8 +175,22 @@ def _seen(event: Any) -> object:
     return (type(event).__name__, getattr(event, "payload", None))
 
 
+async def _next_seen(raw: RawClient) -> object | None:
+    """The next whole thing the client sees (text messages put together); None at EOF."""
+    parts: list[str] = []
+    while (event := await raw.next_event()) is not None:
+        if isinstance(event, TextMessage):
+            parts.append(event.data)
+            if not event.message_finished:
+                continue
+            event = TextMessage(data="".join(parts))
+        return _seen(event)
+    assert not parts, parts
+    return None
+
+
 async def _play(server: RunningServer, clients: Clients, script: Script) -> list[object]:
-    raw = await clients.raw(server, "alice")
+    raw = await clients.raw(server, "alice", receive_buffer=2048)
     seen: list[object] = []
     with trio.fail_after(CEILING_S):
         for step in script(raw.ws):
@@ -170,13 +198,13 @@ async def _play(server: RunningServer, clients: Clients, script: Script) -> list
                 await raw.send_bytes_raw(step)
                 continue
             while sum(isinstance(x, p.Ack) for x in seen) < step:
-                event = await raw.next_event()
-                assert event is not None, seen
-                seen.append(_seen(event))
+                thing = await _next_seen(raw)
+                assert thing is not None, seen
+                seen.append(thing)
         if script is _eof:
             await raw.stream.send_eof()
-        while (event := await raw.next_event()) is not None:
-            seen.append(_seen(event))
+        while (thing := await _next_seen(raw)) is not None:
+            seen.append(thing)
     return seen
 
 
@@ -190,11 +218,24 @@ async def _server(clients: Clients, tmp_path: Path, name: str, demux: bool) -> R
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-async def test_demux_path_equals_plain_path(clients: Clients, tmp_path: Path, name: str) -> None:
+async def test_demux_path_equals_plain_path(
+    clients: Clients, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     script = SCRIPTS[name]
+    drains: list[bool] = []
+    real_drain = Connection._write_loop
+
+    async def drain(self: Connection) -> None:
+        drains.append(self._demux is not None)
+        await real_drain(self)
+
+    monkeypatch.setattr(Connection, "_write_loop", drain)
     plain = await _play(await _server(clients, tmp_path, name, False), clients, script)
     demuxed = await _play(await _server(clients, tmp_path, name, True), clients, script)
     assert demuxed == plain
+    if script is _backlog:  # both paths did queue and drain a backlog
+        assert False in drains
+        assert True in drains
     assert any(isinstance(x, p.Ack) for x in plain), plain  # the scripts did reach the hub
 
 
