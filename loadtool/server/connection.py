@@ -5,7 +5,9 @@ hub (`wsframe.text_frame`). Frames produced for one connection during one pass o
 scheduler are written together by the `Flusher`, one non-blocking write per connection
 per pass; what the socket does not take goes to a bounded outbox that one writer task
 drains (docs/protocol.md §7.6 for what happens when the outbox is full;
-docs/performance.md for why).
+docs/performance.md for why). On Linux one demux task reads every plain-TCP connection
+(`_on_readable`); the connection's own task then only awaits what must be awaited
+(history pages from the store, a backlog, the close).
 """
 
 from __future__ import annotations

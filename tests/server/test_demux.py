@@ -5,8 +5,9 @@ handles each chunk synchronously (`Connection._on_readable`); without it each co
 reads in its own task (`_read_loop`). The same scripted client byte streams (messages
 several to a write and cut mid-frame, fragments and pings that hand the connection to
 wsproto, history pages from the store between messages, oversized, unmasked or invalid
-frames, EOF without a close) go to one server of each kind: the frames the client gets
-back, in order, and how the connection ends must be the same. Every other server test
+frames, EOF without a close, a backlog drained as the client reads late) go to one
+server of each kind: the frames the client gets back, in order, and how the connection
+ends must be the same. Every other server test
 runs with the demux (the default), so this file is where the plain path is still covered.
 """
 
