@@ -7,7 +7,7 @@ per pass; what the socket does not take goes to a bounded outbox that one writer
 drains (docs/protocol.md §7.6 for what happens when the outbox is full;
 docs/performance.md for why). On Linux one demux task reads every plain-TCP connection
 (`_on_readable`); the connection's own task then only awaits what must be awaited
-(history pages from the store, a backlog, the close).
+(history pages from the store, the end of reading).
 """
 
 from __future__ import annotations
@@ -121,7 +121,6 @@ class Connection:
         "_simple",
         "_store",
         "_stream",
-        "_summoned",
         "_unguarded",
         "_writer_running",
         "_writing",
@@ -162,10 +161,8 @@ class Connection:
         self._dirty = False  # registered with the flusher for this pass
         self._outbox: list[bytes] = []  # what the socket did not take: the writer's
         self._queued = 0  # bytes pending or in the outbox
-        # Draining a backlog: the writer task (plain path; it exists only while there is a
-        # backlog) or, with the demux, the connection's own task.
-        self._writer_running = False
-        self._nursery: trio.Nursery | None = None  # where the writer runs (plain path)
+        self._writer_running = False  # a writer task exists (only while there is a backlog)
+        self._nursery: trio.Nursery | None = None  # where the writer runs (set by `run`)
         self._writing = True  # False once the transport is gone or the close is sent
         self._draining = False  # shutting down: stop accepting frames
         self._close_code: int | None = None
@@ -178,7 +175,6 @@ class Connection:
         self._handler = self._on_readable  # one bound method: the demux's key for removal
         self._attention = trio.Event()  # set by the demux: this task has work
         self._reading = True  # what the demux saw: False once reading is over
-        self._summoned = False  # the demux handed this task work (`_reading`, `_queries`)
         self._failure: Exception | None = None  # a server bug met in the demux task
         self._unguarded = b""  # a chunk's length check, deferred behind history pages
         now = trio.current_time()
@@ -249,12 +245,7 @@ class Connection:
         self._start_writer()
 
     def _start_writer(self) -> None:
-        if self._writer_running:
-            return
-        if self._demux is not None:  # the connection's own task drains the backlog
-            self._writer_running = True
-            self._attention.set()
-        elif self._nursery is not None:
+        if not self._writer_running and self._nursery is not None:
             self._writer_running = True
             self._nursery.start_soon(self._write_loop)
 
@@ -302,27 +293,20 @@ class Connection:
         """Serve the connection until it closes. `initial`: bytes that came with the
         upgrade request. Returns when the TCP connection is done with."""
         with self._scope:
-            if self._demux is not None:
-                # No nursery: this task is the writer too (`_read_demuxed`).
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self._outbox:
+                    self._start_writer()
                 try:
-                    await self._read_demuxed(self._demux, initial)
+                    if self._demux is not None:
+                        await self._read_demuxed(self._demux, initial)
+                    else:
+                        await self._read_loop(initial)
                 finally:
                     self._writing = False  # write what is queued (a close frame last), stop
                     if self._pending or self._outbox:
-                        self._writer_running = True
-                        await self._write_loop()
-            else:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    if self._outbox:
                         self._start_writer()
-                    try:
-                        await self._read_loop(initial)
-                    finally:
-                        self._writing = False  # as above
-                        if self._pending or self._outbox:
-                            self._start_writer()
-                self._nursery = None
+            self._nursery = None
         if self._close_code is None:
             self._metrics.closes[_ABNORMAL] += 1
         self._open = False
@@ -365,21 +349,15 @@ class Connection:
     async def _read_demuxed(self, demux: Demux, initial: bytes) -> None:
         """The demux path: the server's demux task reads and handles each chunk
         (`_on_readable`, no task switch per message); this task only does what needs an
-        await (history pages from the store, draining a backlog: no writer task and no
-        nursery per connection) and ends the reading (docs/performance.md)."""
+        await (history pages from the store) and ends the reading (docs/performance.md)."""
         going_on = self._take(initial) if initial else True
         while await self._settle(going_on):
+            self._attention = trio.Event()
             demux.add(self._fd, self._handler)
             try:
-                while not self._summoned:
-                    if self._writer_running:
-                        await self._write_loop()  # the demux goes on reading meanwhile
-                        continue
-                    self._attention = trio.Event()
-                    await self._attention.wait()
+                await self._attention.wait()
             finally:
                 demux.remove(self._fd, self._handler)
-            self._summoned = False
             if self._failure is not None:
                 raise self._failure  # a server bug met in the demux task: this connection's
             going_on = self._reading
@@ -407,7 +385,6 @@ class Connection:
             if going_on and not self._queries:
                 return
         self._reading = going_on
-        self._summoned = True
         if self._demux is not None:
             self._demux.remove(self._fd, self._handler)
         self._attention.set()
