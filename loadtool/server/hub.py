@@ -48,7 +48,7 @@ def frame_bytes(frame: p.ServerFrame) -> bytes:
 # The per-message frames are built from fields the server has already validated (the
 # client's frame, the token's user id, the server's own seq and clock), straight to JSON:
 # no frame object whose validators would check them again (docs/performance.md). The
-# bytes equal `frame_bytes` of the frame classes (tests/server/test_hub.py checks it).
+# bytes equal `frame_bytes` of the frame classes (tests/server/test_hub_fast.py checks it).
 
 
 def message_wire(stored: StoredMessage) -> bytes:
