@@ -68,6 +68,7 @@ def worker(args: argparse.Namespace) -> None:
 
     from loadtool import protocol as p
     from loadtool.client.demux import Demux
+    from loadtool.client.pacer import Pacer
     from loadtool.client.policies import PolicyName, make_backoff
     from loadtool.client.simclient import ClientPlan, Dialect, SimClient
     from loadtool.client.stats import ClientStats
@@ -90,6 +91,7 @@ def worker(args: argparse.Namespace) -> None:
         )
         stats = ClientStats()
         demux = Demux()
+        pacer = Pacer(clock)  # one timer for every client's heartbeats, as in the swarm
         base = Endpoint.from_url(args.url)
         rng = random.Random(args.worker)
 
@@ -124,11 +126,13 @@ def worker(args: argparse.Namespace) -> None:
                 schedule=lambda _previous: None,
                 size=lambda _rng: 0,
                 demux=demux,
+                pacer=pacer,
             )
 
         sims: list[SimClient] = []
         async with trio.open_nursery() as nursery:
             nursery.start_soon(demux.run)
+            nursery.start_soon(pacer.run)
             todo = iter(range(n))
 
             async def dialer() -> None:

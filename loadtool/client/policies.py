@@ -1,17 +1,19 @@
 """Reconnect back-off policies, sans-IO: each answers "how long until the next dial?".
 
-Randomness is injected (a seeded `random.Random`) so a run replays from its seed and tests
-check exact timelines. Definitions: the seed article's `ChatSocket` for `seed`; the AWS
-Architecture Blog's "Exponential Backoff And Jitter" (Marc Brooker, 2015) for the others.
+Randomness is injected (a seeded `Rng`: the client's own stream, or a `random.Random`), so
+a run replays from its seed and tests check exact timelines. Definitions: the seed
+article's `ChatSocket` for `seed`; the AWS Architecture Blog's "Exponential Backoff And
+Jitter" (Marc Brooker, 2015) for the others.
 """
 
 from __future__ import annotations
 
 import enum
-import random
 from typing import Final, Protocol
 
 import attrs
+
+from .rng import Rng
 
 SEED_BASE_MS: Final = 500  # the article's 0.5 s first delay
 SEED_MAX_ATTEMPT: Final = 7  # attempt.clamp(1, 7): 0.5 s doubling to 32 s
@@ -44,7 +46,7 @@ class SeedBackoff:
     always the first step (0.5 s + 0-249 ms). It grows only when `_scheduleReconnect`
     runs twice without a dial in between (onError and onDone both firing)."""
 
-    rng: random.Random
+    rng: Rng
     attempt: int = 0
 
     def on_dial(self) -> None:
@@ -86,7 +88,7 @@ class FullJitterBackoff:
 
     base: float
     cap: float
-    rng: random.Random
+    rng: Rng
     attempt: int = 0
 
     def on_dial(self) -> None:
@@ -107,7 +109,7 @@ class DecorrelatedJitterBackoff:
 
     base: float
     cap: float
-    rng: random.Random
+    rng: Rng
     sleep: float = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -136,7 +138,7 @@ class NoReconnect:
         return None
 
 
-def make_backoff(name: PolicyName, *, base: float, cap: float, rng: random.Random) -> Backoff:
+def make_backoff(name: PolicyName, *, base: float, cap: float, rng: Rng) -> Backoff:
     """A fresh policy state for one client (`base`/`cap` in seconds; `seed` ignores them)."""
     if name is PolicyName.SEED:
         return SeedBackoff(rng=rng)

@@ -5,12 +5,16 @@ times are fixed in advance, so a stalled server cannot hide behind coordinated o
 receives, heartbeats, buffers sends in an outbox while disconnected and replays them with
 the same `id`, and reconnects with a back-off policy. Every delivery goes to the ledger
 (sans-IO accounting); this module only moves bytes and keeps per-connection state.
+
+Sends and heartbeats are called by a `Pacer` (one timer for all the clients of a worker)
+and write without waiting; a writer task exists only while the socket buffer is full. An
+idle client is one task (its connection loop) and no nursery (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import bisect
 import enum
-import random
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,7 +28,9 @@ from ..results.correlation import decode_fields, encode_text, run_prefix
 from ..results.recorder import Recorder
 from ..results.runclock import RunClock
 from .demux import Demux
+from .pacer import Pacer
 from .policies import Backoff
+from .rng import Rng
 from .stats import ClientStats
 from .transport import Closed, Endpoint, Rejected, WsClient
 
@@ -83,7 +89,7 @@ class _Wake:
 
 # previous intended send time (None: the first) -> the next one, or None: no more sends
 SendSchedule = Callable[[int | None], int | None]
-SizeFn = Callable[[random.Random], int]
+SizeFn = Callable[[Rng], int]
 
 
 class SimClient:
@@ -100,6 +106,9 @@ class SimClient:
         "_ledger",
         "_left_at",
         "_outbox",
+        "_pacer",
+        "_pacing",
+        "_ping_owed",
         "_plan",
         "_prefix",
         "_requests",
@@ -112,6 +121,7 @@ class SimClient:
         "_stats",
         "_sync",
         "_unacked",
+        "_writer",
         "connected",
     )
 
@@ -123,15 +133,17 @@ class SimClient:
         stats: ClientStats,
         clock: RunClock,
         backoff: Backoff,
-        rng: random.Random,
+        rng: Rng,
         schedule: SendSchedule,
         size: SizeFn,
         first_seq: int = 1,
         demux: Demux | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._plan = plan
         self._prefix = sys.intern(run_prefix(plan.run_id))  # one string for every client
         self._demux = demux  # None: this client reads in its own task
+        self._pacer = pacer  # None: `run` starts one of its own (tests, single clients)
         self._ledger = ledger
         self._stats = stats
         self._clock = clock
@@ -149,7 +161,10 @@ class SimClient:
         self._joined_once: set[str] = set()
         self._requests: list[str] = []  # frames to send after handling a batch
         self._drop_scope: trio.CancelScope | None = None
-        self._sending_done = trio.Event()
+        self._sending_done = False
+        self._pacing = False  # the pacer calls this client (from the first connect to the end)
+        self._writer: WsClient | None = None  # the connection a writer task is draining
+        self._ping_owed = False  # a heartbeat found the socket full: the writer sends it
         self._leaving = trio.Event()
         self._left_at: int | None = None
         self.connected = trio.Event()  # set on the first successful connect
@@ -179,7 +194,7 @@ class SimClient:
         return True
 
     def stop_sending(self) -> None:
-        self._sending_done.set()
+        self._sending_done = True
 
     def leave(self, *, grace_s: float = 0.0) -> None:
         """Leave for good: stop sending, say goodbye, close with 1000, do not reconnect.
@@ -192,16 +207,26 @@ class SimClient:
         if self._leaving.is_set():
             return
         self._left_at = self._clock.now_ns() - int(grace_s * 1e9)
-        self._sending_done.set()
+        self._sending_done = True
         self._leaving.set()
         if self._drop_scope is not None:
             self._drop_scope.cancel()
 
     async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._pace)
-            await self._connection_loop()
-            nursery.cancel_scope.cancel()
+        if self._pacer is not None:
+            try:
+                await self._connection_loop()
+            finally:
+                self._pacing = False  # calls still in the shared pacer's heap are ignored
+            return
+        async with trio.open_nursery() as nursery:  # a pacer of its own
+            self._pacer = Pacer(self._clock, precise=False)
+            nursery.start_soon(self._pacer.run)
+            try:
+                await self._connection_loop()
+            finally:
+                self._pacing = False
+                nursery.cancel_scope.cancel()
 
     # --- connections ---------------------------------------------------------------------
 
@@ -226,7 +251,9 @@ class SimClient:
                 now = self._clock.now_ns()
                 self._backoff.on_connected()
                 self._ledger.connected(plan.index, now)
-                self.connected.set()
+                if not self.connected.is_set():
+                    self.connected.set()
+                    self._start_pacing(now)
                 code = await self._serve(conn)
                 self._ledger.disconnected(plan.index, self._clock.now_ns())
                 if self._leaving.is_set():
@@ -311,37 +338,39 @@ class SimClient:
             pending.written = True
             self._ledger.sent(plan.index, pending.seq, pending.room, pending.intended_ns)
 
-    # --- sending -------------------------------------------------------------------------
+    # --- sending (called by the pacer; nothing here waits) ------------------------------
 
-    async def _pace(self) -> None:
-        """Sends on the schedule until `stop_sending`; heartbeats go on until the end."""
-        plan = self._plan
-        heartbeat_ns = int(plan.heartbeat_s * 1e9) if plan.heartbeat_s else None
-        await self.connected.wait()  # the schedule starts with the first connection
-        now = self._clock.now_ns()
-        next_send = self._schedule(None)
-        next_ping = now + heartbeat_ns if heartbeat_ns else None
-        while True:
-            if self._sending_done.is_set():
-                next_send = None
-            if next_send is None and next_ping is None:
-                return
-            due = min(t for t in (next_send, next_ping) if t is not None)
-            delay = max(0.0, (due - self._clock.now_ns()) / 1e9)
-            if next_send is None:
-                await trio.sleep(delay)  # only heartbeats left
-            else:
-                with trio.move_on_after(delay):
-                    await self._sending_done.wait()
-                    continue  # sends stopped: recompute what is due
-            if next_ping is not None and heartbeat_ns and due == next_ping:
-                await self._ping()
-                next_ping += heartbeat_ns
-            elif next_send is not None:
-                await self._send_one(next_send)
-                next_send = self._schedule(next_send)
+    def _start_pacing(self, now_ns: int) -> None:
+        """The schedule starts with the first connection; heartbeats go on until the end."""
+        pacer = self._pacer
+        assert pacer is not None
+        self._pacing = True
+        first = self._schedule(None)
+        if first is not None:
+            pacer.at(first, self._send_due)
+        heartbeat = self._plan.heartbeat_s
+        if heartbeat:
+            pacer.at(now_ns + int(heartbeat * 1e9), self._ping_due)
 
-    async def _send_one(self, intended_ns: int) -> None:
+    def _send_due(self, intended_ns: int) -> None:
+        if not self._pacing or self._sending_done:
+            return
+        self._send_one(intended_ns)
+        following = self._schedule(intended_ns)
+        if following is not None:
+            assert self._pacer is not None
+            self._pacer.at(following, self._send_due)
+
+    def _ping_due(self, due_ns: int) -> None:
+        if not self._pacing:
+            return
+        self._ping()
+        heartbeat = self._plan.heartbeat_s
+        assert heartbeat
+        assert self._pacer is not None
+        self._pacer.at(due_ns + int(heartbeat * 1e9), self._ping_due)
+
+    def _send_one(self, intended_ns: int) -> None:
         plan = self._plan
         self._seq += 1
         slot = self._rng.randrange(len(plan.rooms))
@@ -360,32 +389,100 @@ class SimClient:
             seq=self._seq, room=room, intended_ns=intended_ns, text=orjson.dumps(frame).decode()
         )
         conn = self._conn
-        if conn is None or self._outbox:
+        if conn is None:  # disconnected, or the connection loop is replaying the outbox
             if plan.outbox:
                 self._outbox.append(pending)
             else:
                 self._stats.unsent += 1
             return
-        try:
-            await self._write(conn, pending)
-        except Closed:
-            if pending.seq in self._unacked:
-                return  # v1: the connection loop replays unacked messages (or drops them)
-            if plan.outbox and not pending.written:
-                self._outbox.append(pending)
-            elif not pending.written:
-                self._stats.unsent += 1
+        if self._outbox or self._writer is not None:
+            self._outbox.append(pending)  # behind what the writer task still has to send
+        else:
+            try:
+                if conn.send_text_nowait(pending.text):
+                    self._written(pending)
+                else:
+                    self._outbox.append(pending)  # socket full (or TLS): the writer sends it
+            except Closed:
+                if plan.outbox:
+                    self._outbox.append(pending)  # replayed on the next connection
+                else:
+                    self._stats.unsent += 1
+                return  # the connection loop sees the loss on its side
+        if self._outbox or conn.backlogged:
+            self._start_writer(conn)
 
-    async def _ping(self) -> None:
+    def _written(self, pending: _Pending) -> None:
+        """`pending` is on the wire (or in the connection's backlog, which goes first)."""
+        if self._plan.dialect is Dialect.V1:
+            self._unacked[pending.seq] = pending
+        if not pending.written:
+            pending.written = True
+            self._ledger.sent(self._plan.index, pending.seq, pending.room, pending.intended_ns)
+
+    def _ping(self) -> None:
         conn = self._conn
         if conn is None:
             return
-        ts = _iso(self._clock.now_ns())
+        if self._writer is not None:
+            self._ping_owed = True
+            return
         try:
-            await conn.send_text(orjson.dumps({"type": "ping", "ts": ts}).decode())
+            if not conn.send_text_nowait(self._ping_text()):
+                self._ping_owed = True
+                self._start_writer(conn)
+                return
         except Closed:
             return
         self._stats.pings += 1
+        if conn.backlogged:
+            self._start_writer(conn)
+
+    def _ping_text(self) -> str:
+        return orjson.dumps({"type": "ping", "ts": _iso(self._clock.now_ns())}).decode()
+
+    def _start_writer(self, conn: WsClient) -> None:
+        if self._writer is None:
+            self._writer = conn
+            assert self._pacer is not None
+            self._pacer.start_soon(self._write_backlog, conn)
+
+    async def _write_backlog(self, conn: WsClient) -> None:
+        """While the socket buffer is full: send the queue in order, waiting for room.
+
+        Ends when the queue is empty or the connection is no longer current (the
+        connection loop replays what is left on the next one)."""
+        pending: _Pending | None = None
+        try:
+            await conn.flush()
+            while self._conn is conn:  # what the pacer queues meanwhile is sent too
+                if self._outbox:
+                    pending = self._outbox.pop(0)
+                    await self._write(conn, pending)
+                    pending = None
+                elif self._ping_owed:
+                    self._ping_owed = False
+                    await conn.send_text(self._ping_text())
+                    self._stats.pings += 1
+                else:
+                    break
+        except Closed:
+            if pending is not None and not self._known(pending):
+                if self._plan.outbox:
+                    bisect.insort(self._outbox, pending, key=lambda p: p.seq)
+                else:
+                    self._stats.unsent += 1
+        finally:
+            self._writer = None
+        if self._conn is not conn and not self._plan.outbox:
+            self._stats.unsent += len(self._outbox)  # queued behind a full socket, now lost
+            self._outbox.clear()
+        elif self._conn is not None and self._conn is not conn and self._outbox:
+            self._start_writer(self._conn)  # queued for the new connection meanwhile
+
+    def _known(self, pending: _Pending) -> bool:
+        """Already set for a replay: waiting for its ack, or back in the outbox."""
+        return self._unacked.get(pending.seq) is pending or any(p is pending for p in self._outbox)
 
     # --- receiving -----------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class WsClient:
     """A connected client WebSocket. Sends are serialised; one task (or a demux) reads."""
 
     __slots__ = (
+        "_backlog",
         "_close_seen",
         "_closed",
         "_closing",
@@ -120,6 +121,7 @@ class WsClient:
         self._trouble: Closed | wsf.FrameError | None = None
         self._close_seen = False
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        self._backlog = b""  # the part of a `send_text_nowait` the socket did not take
 
     @classmethod
     async def connect(
@@ -173,10 +175,53 @@ class WsClient:
 
     async def _send(self, data: bytes) -> None:
         async with self._send_lock:
+            if self._backlog:  # the rest of a frame `send_text_nowait` began goes first
+                data, self._backlog = self._backlog + data, b""
             try:
                 await self._stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise Closed(1006, str(exc)) from None
+
+    # --- the non-blocking write path (client/pacer.py) -----------------------------------
+
+    def send_text_nowait(self, text: str) -> bool:
+        """Send one text message if that needs no waiting; False: nothing was sent.
+
+        False when a send is in progress, bytes are still owed (`backlogged`), the
+        socket buffer is full, or the connection is TLS (records go through the SSL
+        object): the caller sends later from a task. When the socket takes only part of
+        the frame, the rest is kept, True is returned and `backlogged` is True: the
+        caller must then `await flush()` (any later send also writes it first).
+
+        Raises:
+            Closed: the connection is gone (1006).
+        """
+        if self._fd < 0 or self._backlog or self._send_lock.locked():
+            return False
+        stream = self._stream
+        assert isinstance(stream, trio.SocketStream)  # _fd >= 0 only for those
+        if stream.socket.fileno() < 0:  # closed: its number may belong to another socket
+            raise Closed(1006, "the connection is closed")
+        data = wsf.text_frame(text)
+        try:
+            sent = os.write(self._fd, data)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            raise Closed(1006, str(exc)) from None
+        if sent < len(data):
+            self._backlog = data[sent:]
+        return True
+
+    @property
+    def backlogged(self) -> bool:
+        """Part of a frame is waiting for `flush()`."""
+        return bool(self._backlog)
+
+    async def flush(self) -> None:
+        """Write what `send_text_nowait` left over. Raises Closed if the connection is gone."""
+        if self._backlog:
+            await self._send(b"")
 
     async def receive_batch(self) -> list[str]:
         """The complete text messages in the next chunk from the network (maybe none).

@@ -22,7 +22,7 @@ import random
 import re
 import shlex
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 import attrs
 
@@ -418,6 +418,15 @@ class PhaseWindow:
 # -- behaviour ---------------------------------------------------------------------------
 
 
+class SizeDraws(Protocol):
+    """The draws a message size needs: a `random.Random`, or a client's own small stream
+    (loadtool/client/rng.py)."""
+
+    def randint(self, a: int, b: int) -> int: ...
+
+    def gauss(self, mu: float, sigma: float) -> float: ...
+
+
 @attrs.frozen(kw_only=True)
 class FixedSize:
     """Every message has `size` characters of text."""
@@ -428,7 +437,7 @@ class FixedSize:
     def mean(self) -> float:
         return float(self.size)
 
-    def sample(self, rng: random.Random) -> int:
+    def sample(self, rng: SizeDraws) -> int:
         """`size`; takes `rng` like the other sizes do."""
         return self.size
 
@@ -448,7 +457,7 @@ class UniformSize:
     def mean(self) -> float:
         return (self.min + self.max) / 2
 
-    def sample(self, rng: random.Random) -> int:
+    def sample(self, rng: SizeDraws) -> int:
         return rng.randint(self.min, self.max)
 
 
@@ -464,7 +473,7 @@ class NormalSize:
         if not (math.isfinite(value) and value >= 0):
             raise _expected("stddev", "a number of at least 0", f"{value:g}")
 
-    def sample(self, rng: random.Random) -> int:
+    def sample(self, rng: SizeDraws) -> int:
         return max(1, round(rng.gauss(self.mean, self.stddev)))
 
 

@@ -20,7 +20,9 @@ import trio
 
 from .. import protocol as p
 from ..client.demux import Demux
+from ..client.pacer import Pacer
 from ..client.policies import PolicyName, make_backoff
+from ..client.rng import ClientRandom
 from ..client.simclient import ClientPlan, Dialect, SimClient
 from ..client.stats import ClientStats
 from ..client.transport import Closed, Endpoint, Rejected, WsClient
@@ -131,6 +133,8 @@ class _Swarm:
         self.health = HealthMonitor()
         # One reader for every plain-TCP client (docs/performance.md); None: per-client tasks
         self.demux: Demux | None = Demux() if Demux.available() else None
+        # One timer for every client's sends and heartbeats (docs/performance.md)
+        self.pacer = Pacer(clock)
         self.members: dict[int, _Member] = {}
         self.next_seq: dict[int, int] = {}  # per index: where the next client's seqs start
         self.faults: list[FaultRecord] = []
@@ -251,7 +255,8 @@ class _Swarm:
 
     def _spawn(self, nursery: trio.Nursery, client: int) -> None:
         behaviour = self.scenario.behaviour
-        rng = random.Random(f"{self.scenario.seed}:client:{client}")
+        # A 100-byte stream, not a 2.5 KB random.Random: the same seed, the same draws
+        rng = ClientRandom(f"{self.scenario.seed}:client:{client}")
         sim = SimClient(
             self._plan(client),
             ledger=self.recorder,
@@ -268,6 +273,7 @@ class _Swarm:
             size=behaviour.message_size.sample,
             first_seq=self.next_seq.get(client, 1),
             demux=self.demux,
+            pacer=self.pacer,
         )
         if client in self.next_seq:
             self.ledger.new_identity(client)  # an arrival on a departed client's index
@@ -504,6 +510,7 @@ async def run_scenario(settings: RunSettings) -> dict[str, Any]:
             background.start_soon(swarm.health.run)
             if swarm.demux is not None:
                 background.start_soon(swarm.demux.run)
+            background.start_soon(swarm.pacer.run)
             if settings.progress is not None:
                 background.start_soon(swarm.report_progress, settings.progress)
             async with trio.open_nursery() as clients:
