@@ -36,16 +36,20 @@ class Rng(Protocol):
 class ClientRandom:
     """SplitMix64 seeded from a string (e.g. "<scenario seed>:client:<index>").
 
-    The seed goes through BLAKE2b, so neighbouring seeds give unrelated streams and the
-    same seed gives the same stream in every process and on every Python version (no
-    `hash()` randomisation). About 100 bytes per instance.
+    A string seed goes through BLAKE2b, so neighbouring seeds give unrelated streams and
+    the same seed gives the same stream in every process and on every Python version (no
+    `hash()` randomisation). An integer seed is the generator's 64-bit state itself (the
+    reference implementation's, for its test vectors). About 100 bytes per instance.
     """
 
     __slots__ = ("_gauss_next", "_state")
 
-    def __init__(self, seed: str) -> None:
-        digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
-        self._state = int.from_bytes(digest, "big")
+    def __init__(self, seed: str | int) -> None:
+        if isinstance(seed, int):
+            self._state = seed & _MASK
+        else:
+            digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
+            self._state = int.from_bytes(digest, "big")
         self._gauss_next: float | None = None
 
     def _next64(self) -> int:
