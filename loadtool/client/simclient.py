@@ -97,6 +97,7 @@ class SimClient:
 
     __slots__ = (
         "_backoff",
+        "_backoff_wake",
         "_clock",
         "_conn",
         "_demux",
@@ -165,7 +166,10 @@ class SimClient:
         self._pacing = False  # the pacer calls this client (from the first connect to the end)
         self._writer: WsClient | None = None  # the connection a writer task is draining
         self._ping_owed = False  # a heartbeat found the socket full: the writer sends it
-        self._leaving = trio.Event()
+        # Plain flags and an event only while one is awaited: an idle client should not
+        # carry trio.Events (each holds a 216-byte set) it does not wait on.
+        self._leaving = False
+        self._backoff_wake: trio.Event | None = None  # set by leave() during a back-off
         self._left_at: int | None = None
         self.connected = trio.Event()  # set on the first successful connect
 
@@ -204,11 +208,13 @@ class SimClient:
         are not owed to it (a departure mid-run is not loss). The goodbye (a ping round
         trip, v1) first takes in what the server had already fanned out to this client.
         """
-        if self._leaving.is_set():
+        if self._leaving:
             return
         self._left_at = self._clock.now_ns() - int(grace_s * 1e9)
         self._sending_done = True
-        self._leaving.set()
+        self._leaving = True
+        if self._backoff_wake is not None:
+            self._backoff_wake.set()
         if self._drop_scope is not None:
             self._drop_scope.cancel()
 
@@ -256,15 +262,17 @@ class SimClient:
                     self._start_pacing(now)
                 code = await self._serve(conn)
                 self._ledger.disconnected(plan.index, self._clock.now_ns())
-                if self._leaving.is_set():
+                if self._leaving:
                     break
                 self._stats.closes[code] += 1
             delay = self._backoff.next_delay()
-            if delay is None or self._leaving.is_set():
+            if delay is None or self._leaving:
                 break
+            wake = self._backoff_wake = trio.Event()
             with trio.move_on_after(delay):
-                await self._leaving.wait()
-            if self._leaving.is_set():
+                await wake.wait()
+            self._backoff_wake = None
+            if wake.is_set():  # leave() during the back-off
                 break
         until = self._left_at if self._left_at is not None else self._clock.now_ns()
         for name in self._joined_once:
@@ -281,7 +289,7 @@ class SimClient:
                 code = exc.code
         self._drop_scope = None
         self._conn = None
-        if self._leaving.is_set() and code == _DROP_CODE:
+        if self._leaving and code == _DROP_CODE:
             await self._goodbye(conn)
             await conn.close(1000, "leaving")
         else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -98,11 +97,36 @@ class RunSettings:
     start_at_ns: int | None = None  # run clock (= wall clock) time to start the load at
 
 
-@attrs.define(eq=False)
-class _Member:
-    client: SimClient
-    scope: trio.CancelScope
-    done: trio.Event = attrs.field(factory=trio.Event)
+class _SendTimes:
+    """One client's open-loop intended send times: the rate from the phase, a per-client
+    phase offset. A slotted object, not a closure: one of these per client."""
+
+    __slots__ = ("_clock", "_offset", "_scenario", "_start_ns")
+
+    def __init__(self, scenario: Scenario, clock: RunClock, start_ns: int, offset: float) -> None:
+        self._scenario = scenario
+        self._clock = clock
+        self._start_ns = start_ns
+        self._offset = offset
+
+    def __call__(self, prev_ns: int | None) -> int | None:
+        scenario, start_ns = self._scenario, self._start_ns
+        end_s = scenario.total_duration_s
+        t = ((self._clock.now_ns() if prev_ns is None else prev_ns) - start_ns) / 1e9
+        first = prev_ns is None
+        while t < end_s:
+            window = scenario.phase_at(t)
+            if window is None:
+                return None
+            rate = window.send_rate
+            if rate <= 0:
+                t, first = window.end_s, True
+                continue
+            t_next = t + (self._offset if first else 1.0) / rate
+            if t_next >= end_s:
+                return None
+            return start_ns + int(t_next * 1e9)
+        return None
 
 
 class _Swarm:
@@ -135,7 +159,11 @@ class _Swarm:
         self.demux: Demux | None = Demux() if Demux.available() else None
         # One timer for every client's sends and heartbeats (docs/performance.md)
         self.pacer = Pacer(clock)
-        self.members: dict[int, _Member] = {}
+        # The live clients by index. No task, scope or event of the swarm's per client:
+        # the run's end cancels the clients' nursery, arrivals' lifetimes are in `_retiring`.
+        self.members: dict[int, SimClient] = {}
+        self._emptied = trio.Event()  # set when the last member ends
+        self._retiring: dict[int, trio.CancelScope] = {}  # open model: lifetimes running
         self.next_seq: dict[int, int] = {}  # per index: where the next client's seqs start
         self.faults: list[FaultRecord] = []
         self.server: EmbeddedServer | None = None
@@ -223,35 +251,9 @@ class _Swarm:
             resync=behaviour.resync,
         )
 
-    def _schedule(self, client: int) -> Callable[[int | None], int | None]:
-        """Open-loop intended send times: rate from the phase, a per-client phase offset."""
-        scenario = self.scenario
-        start_ns = self.start_ns
-        end_s = scenario.total_duration_s
-        offset = random.Random(f"{scenario.seed}:{client}").random()
-
-        def next_send(prev_ns: int | None) -> int | None:
-            t = (
-                (self.clock.now_ns() - start_ns) / 1e9
-                if prev_ns is None
-                else ((prev_ns - start_ns) / 1e9)
-            )
-            first = prev_ns is None
-            while t < end_s:
-                window = scenario.phase_at(t)
-                if window is None:
-                    return None
-                rate = window.send_rate
-                if rate <= 0:
-                    t, first = window.end_s, True
-                    continue
-                t_next = t + (offset if first else 1.0) / rate
-                if t_next >= end_s:
-                    return None
-                return start_ns + int(t_next * 1e9)
-            return None
-
-        return next_send
+    def _schedule(self, client: int) -> _SendTimes:
+        offset = random.Random(f"{self.scenario.seed}:{client}").random()
+        return _SendTimes(self.scenario, self.clock, self.start_ns, offset)
 
     def _spawn(self, nursery: trio.Nursery, client: int) -> None:
         behaviour = self.scenario.behaviour
@@ -277,18 +279,20 @@ class _Swarm:
         )
         if client in self.next_seq:
             self.ledger.new_identity(client)  # an arrival on a departed client's index
-        member = _Member(client=sim, scope=trio.CancelScope())
-        self.members[client] = member
-        nursery.start_soon(self._live, member)
+        self.members[client] = sim
+        nursery.start_soon(self._live, sim)
 
-    async def _live(self, member: _Member) -> None:
+    async def _live(self, sim: SimClient) -> None:
         try:
-            with member.scope:
-                await member.client.run()
+            await sim.run()
         finally:
-            member.done.set()
-            self.members.pop(member.client.index, None)
-            self.next_seq[member.client.index] = member.client.last_seq + 1
+            self.members.pop(sim.index, None)
+            self.next_seq[sim.index] = sim.last_seq + 1
+            lifetime = self._retiring.pop(sim.index, None)
+            if lifetime is not None:
+                lifetime.cancel()  # ended before its lifetime: nothing left to retire
+            if not self.members:
+                self._emptied.set()
 
     async def control_population(self, nursery: trio.Nursery) -> None:
         """Closed model: keep the target count of clients (ramps), pacing connects.
@@ -316,7 +320,7 @@ class _Swarm:
                     self._spawn(nursery, client)
                     allowance -= 1.0
             for client in [i for i in self.members if i >= want]:
-                self.members[client].client.leave(grace_s=DEPARTURE_GRACE_S)
+                self.members[client].leave(grace_s=DEPARTURE_GRACE_S)
             await trio.sleep(CONTROL_TICK_S)
 
     async def open_arrivals(self, nursery: trio.Nursery) -> None:
@@ -345,10 +349,15 @@ class _Swarm:
             self._spawn(nursery, free)
             nursery.start_soon(self._retire, self.members[free], arrival.lifetime_s)
 
-    async def _retire(self, member: _Member, lifetime_s: float) -> None:
-        with trio.move_on_after(lifetime_s):
-            await member.done.wait()
-        member.client.leave(grace_s=DEPARTURE_GRACE_S)
+    async def _retire(self, sim: SimClient, lifetime_s: float) -> None:
+        if self.members.get(sim.index) is not sim:
+            return  # already ended
+        with trio.move_on_after(lifetime_s) as lifetime:
+            self._retiring[sim.index] = lifetime
+            await trio.sleep_forever()
+        if self._retiring.get(sim.index) is lifetime:
+            del self._retiring[sim.index]
+        sim.leave(grace_s=DEPARTURE_GRACE_S)
 
     def _deadline(self, t_s: float) -> float:
         """trio's clock time at run time `t_s`."""
@@ -362,7 +371,7 @@ class _Swarm:
             await trio.sleep_until(self._deadline(fault.at_s))
             detail = fault.detail
             if isinstance(fault, DropFault):
-                connected = [m.client for m in self.members.values() if m.client.is_connected]
+                connected = [sim for sim in self.members.values() if sim.is_connected]
                 count = round(len(connected) * fault.fraction)
                 for sim in random.Random(f"{self.scenario.seed}:drop:{fault.at_s}").sample(
                     connected, count
@@ -413,21 +422,21 @@ class _Swarm:
         with trio.move_on_after(self.scenario.drain_s):
             while True:
                 await trio.sleep(DRAIN_CHECK_S)
-                settled = all(
-                    m.client.is_connected and not m.client.backlog for m in self.members.values()
-                )
+                settled = all(sim.is_connected and not sim.backlog for sim in self.members.values())
                 if settled and self.ledger.summary(self.clock.now_ns()).lost == 0:
                     return
 
-    async def finish_clients(self) -> None:
-        for member in list(self.members.values()):
-            self.stats.unsent += member.client.backlog  # scheduled, never written
-            member.client.leave()
+    async def finish_clients(self, clients: trio.Nursery) -> None:
+        """Every client leaves; those not gone within LEAVE_TIMEOUT_S are cancelled (with
+        the rest of `clients`, the nursery that runs them)."""
+        for sim in list(self.members.values()):
+            self.stats.unsent += sim.backlog  # scheduled, never written
+            sim.leave()
         with trio.move_on_after(LEAVE_TIMEOUT_S):
-            for member in list(self.members.values()):
-                await member.done.wait()
-        for member in list(self.members.values()):
-            member.scope.cancel()
+            while self.members:
+                self._emptied = trio.Event()
+                await self._emptied.wait()
+        clients.cancel_scope.cancel()
 
     def results(self, end_ns: int) -> dict[str, Any]:
         scenario = self.scenario
@@ -523,10 +532,10 @@ async def run_scenario(settings: RunSettings) -> dict[str, Any]:
                     max(0.0, scenario.total_duration_s - (clock.now_ns() - swarm.start_ns) / 1e9)
                 ):
                     await trio.sleep_forever()
-                for member in swarm.members.values():
-                    member.client.stop_sending()
+                for sim in swarm.members.values():
+                    sim.stop_sending()
                 await swarm.drain()
-                await swarm.finish_clients()
+                await swarm.finish_clients(clients)
             background.cancel_scope.cancel()
         end_ns = clock.now_ns()
         if settings.progress is not None:
