@@ -218,65 +218,75 @@ class SimClient:
         if self._drop_scope is not None:
             self._drop_scope.cancel()
 
-    async def run(self) -> None:
-        if self._pacer is not None:
-            try:
-                await self._connection_loop()
-            finally:
-                self._pacing = False  # calls still in the shared pacer's heap are ignored
+    async def run(self, on_end: Callable[[SimClient], None] | None = None) -> None:
+        """Connect, serve and reconnect until `leave()` (or cancelled), then `on_end(self)`.
+
+        This is the client's one task (no nursery, no wrapper task: an idle client is
+        this coroutine chain and its connection); sends and heartbeats come from the pacer.
+        """
+        if self._pacer is None:
+            await self._run_with_own_pacer(on_end)
             return
-        async with trio.open_nursery() as nursery:  # a pacer of its own
+        try:
+            plan = self._plan
+            while True:
+                self._backoff.on_dial()
+                conn: WsClient | None = None
+                try:
+                    with trio.fail_after(CONNECT_TIMEOUT_S):
+                        conn = await WsClient.connect(plan.endpoint, target=self._target())
+                except Rejected as exc:
+                    self._stats.refused[exc.status] += 1
+                    self._stats.last_error = str(exc)
+                    self._ledger.error(self._clock.now_ns())
+                except (Closed, OSError, trio.TooSlowError) as exc:
+                    self._stats.connect_failures += 1
+                    self._stats.last_error = f"{type(exc).__name__}: {exc}"
+                    self._ledger.error(self._clock.now_ns())
+                if conn is not None:
+                    now = self._clock.now_ns()
+                    self._backoff.on_connected()
+                    self._ledger.connected(plan.index, now)
+                    if not self.connected.is_set():
+                        self.connected.set()
+                        self._start_pacing(now)
+                    code = await self._serve(conn)
+                    self._ledger.disconnected(plan.index, self._clock.now_ns())
+                    if self._leaving:
+                        break
+                    self._stats.closes[code] += 1
+                delay = self._backoff.next_delay()
+                if delay is None or self._leaving:
+                    break
+                wake = self._backoff_wake = trio.Event()
+                with trio.move_on_after(delay):
+                    await wake.wait()
+                self._backoff_wake = None
+                if wake.is_set():  # leave() during the back-off
+                    break
+            until = self._left_at if self._left_at is not None else self._clock.now_ns()
+            for name in self._joined_once:
+                self._ledger.member_until(plan.index, self._room_index[name], until)
+        finally:
+            self._pacing = False  # calls still in the shared pacer's heap are ignored
+            if on_end is not None:
+                on_end(self)
+
+    async def _run_with_own_pacer(self, on_end: Callable[[SimClient], None] | None) -> None:
+        async with trio.open_nursery() as nursery:
             self._pacer = Pacer(self._clock, precise=False)
             nursery.start_soon(self._pacer.run)
             try:
-                await self._connection_loop()
+                await self.run(on_end)
             finally:
-                self._pacing = False
                 nursery.cancel_scope.cancel()
 
-    # --- connections ---------------------------------------------------------------------
-
-    async def _connection_loop(self) -> None:
+    def _target(self) -> str | None:
+        """The request target with the token (made per dial, not kept: ~200 bytes)."""
         plan = self._plan
-        target = plan.endpoint.with_query(token=plan.token) if plan.token else None
-        while True:
-            self._backoff.on_dial()
-            conn: WsClient | None = None
-            try:
-                with trio.fail_after(CONNECT_TIMEOUT_S):
-                    conn = await WsClient.connect(plan.endpoint, target=target)
-            except Rejected as exc:
-                self._stats.refused[exc.status] += 1
-                self._stats.last_error = str(exc)
-                self._ledger.error(self._clock.now_ns())
-            except (Closed, OSError, trio.TooSlowError) as exc:
-                self._stats.connect_failures += 1
-                self._stats.last_error = f"{type(exc).__name__}: {exc}"
-                self._ledger.error(self._clock.now_ns())
-            if conn is not None:
-                now = self._clock.now_ns()
-                self._backoff.on_connected()
-                self._ledger.connected(plan.index, now)
-                if not self.connected.is_set():
-                    self.connected.set()
-                    self._start_pacing(now)
-                code = await self._serve(conn)
-                self._ledger.disconnected(plan.index, self._clock.now_ns())
-                if self._leaving:
-                    break
-                self._stats.closes[code] += 1
-            delay = self._backoff.next_delay()
-            if delay is None or self._leaving:
-                break
-            wake = self._backoff_wake = trio.Event()
-            with trio.move_on_after(delay):
-                await wake.wait()
-            self._backoff_wake = None
-            if wake.is_set():  # leave() during the back-off
-                break
-        until = self._left_at if self._left_at is not None else self._clock.now_ns()
-        for name in self._joined_once:
-            self._ledger.member_until(plan.index, self._room_index[name], until)
+        return plan.endpoint.with_query(token=plan.token) if plan.token else None
+
+    # --- connections ---------------------------------------------------------------------
 
     async def _serve(self, conn: WsClient) -> int:
         """Use one connection until it ends; returns its close code."""

@@ -280,19 +280,17 @@ class _Swarm:
         if client in self.next_seq:
             self.ledger.new_identity(client)  # an arrival on a departed client's index
         self.members[client] = sim
-        nursery.start_soon(self._live, sim)
+        nursery.start_soon(sim.run, self._ended)
 
-    async def _live(self, sim: SimClient) -> None:
-        try:
-            await sim.run()
-        finally:
-            self.members.pop(sim.index, None)
-            self.next_seq[sim.index] = sim.last_seq + 1
-            lifetime = self._retiring.pop(sim.index, None)
-            if lifetime is not None:
-                lifetime.cancel()  # ended before its lifetime: nothing left to retire
-            if not self.members:
-                self._emptied.set()
+    def _ended(self, sim: SimClient) -> None:
+        """A client's run ended (left, gave up reconnecting, or cancelled)."""
+        self.members.pop(sim.index, None)
+        self.next_seq[sim.index] = sim.last_seq + 1
+        lifetime = self._retiring.pop(sim.index, None)
+        if lifetime is not None:
+            lifetime.cancel()  # ended before its lifetime: nothing left to retire
+        if not self.members:
+            self._emptied.set()
 
     async def control_population(self, nursery: trio.Nursery) -> None:
         """Closed model: keep the target count of clients (ramps), pacing connects.
