@@ -67,12 +67,12 @@ def worker(args: argparse.Namespace) -> None:
     import trio
 
     from loadtool import protocol as p
-    from loadtool.client.demux import Demux
     from loadtool.client.pacer import Pacer
     from loadtool.client.policies import PolicyName, make_backoff
     from loadtool.client.simclient import ClientPlan, Dialect, SimClient
     from loadtool.client.stats import ClientStats
     from loadtool.client.transport import Endpoint
+    from loadtool.netio.demux import Demux
     from loadtool.results.ledger import Expect, Ledger
     from loadtool.results.recorder import Recorder
     from loadtool.results.runclock import RunClock

@@ -24,10 +24,10 @@ import attrs
 import orjson
 import trio
 
+from ..netio.demux import Demux
 from ..results.correlation import decode_fields, encode_text, run_prefix
 from ..results.recorder import Recorder
 from ..results.runclock import RunClock
-from .demux import Demux
 from .pacer import Pacer
 from .policies import Backoff
 from .rng import Rng

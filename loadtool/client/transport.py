@@ -254,7 +254,7 @@ class WsClient:
             raise self._closed
         return texts
 
-    # --- the demultiplexed read path (client/demux.py) ------------------------------------
+    # --- the demultiplexed read path (netio/demux.py) ------------------------------------
 
     def fileno(self) -> int:
         """The socket to register with a `Demux`, or -1 (TLS: bytes go through SSL)."""

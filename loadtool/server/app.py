@@ -18,7 +18,7 @@ import orjson
 import trio
 
 from .. import protocol as p
-from ..client.demux import Demux
+from ..netio.demux import Demux
 from . import handshake as hs
 from .broker import Broker
 from .cluster import ClusterEdge, default_node_id

@@ -25,7 +25,7 @@ from wsproto.connection import ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from .. import protocol as p
-from ..client.demux import Demux
+from ..netio.demux import Demux
 from .config import Fault, ServerConfig, SlowConsumerPolicy
 from .hub import HistoryQuery, Hub, frame_bytes
 from .metrics import Metrics

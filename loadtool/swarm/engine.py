@@ -18,13 +18,13 @@ import attrs
 import trio
 
 from .. import protocol as p
-from ..client.demux import Demux
 from ..client.pacer import Pacer
 from ..client.policies import PolicyName, make_backoff
 from ..client.rng import ClientRandom
 from ..client.simclient import ClientPlan, Dialect, SimClient
 from ..client.stats import ClientStats
 from ..client.transport import Closed, Endpoint, Rejected, WsClient
+from ..netio.demux import Demux
 from ..results.ledger import Expect, Ledger
 from ..results.recorder import Recorder
 from ..results.runclock import RunClock

@@ -1,4 +1,4 @@
-"""The demultiplexed read path (loadtool.client.demux, `WsClient.read_nowait`/`attend`)
+"""The demultiplexed read path (loadtool.netio.demux, `WsClient.read_nowait`/`attend`)
 against the plain one (`WsClient.receive_batch`), over real sockets on 127.0.0.1.
 
 The same scripted server byte stream (frames with the 101, messages split across
@@ -10,7 +10,6 @@ demux, tests/client/test_simclient.py without it (its heartbeat and dead-peer te
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -18,8 +17,8 @@ import pytest
 import trio
 from wsproto.events import AcceptConnection, CloseConnection, Event, Ping, TextMessage
 
-from loadtool.client.demux import Demux
 from loadtool.client.transport import Closed, Endpoint, WsClient
+from loadtool.netio.demux import Demux
 from tests.client.test_transport import WELCOME, Scripted, scripted_server
 
 CEILING_S: Final = 15
@@ -140,35 +139,3 @@ async def test_both_read_paths_see_the_same_stream(
         assert texts == [WELCOME, *MESSAGES[:20], "frag-ment", *MESSAGES[20:]]
         assert [type(e).__name__ for e in answers] == ["Pong", "Pong", "CloseConnection"]
     assert len(demux) == 0
-
-
-async def test_demux_calls_each_handler_and_forgets_removed_ones(nursery: trio.Nursery) -> None:
-    demux = Demux()
-    nursery.start_soon(demux.run)
-    a, b = socket.socketpair()
-    c, d = socket.socketpair()
-    got: list[bytes] = []
-    ready = trio.Event()
-
-    def read_b() -> None:
-        got.append(b.recv(100))
-        ready.set()
-
-    def read_d() -> None:
-        got.append(d.recv(100))
-
-    b.setblocking(False)
-    demux.add(b.fileno(), read_b)
-    demux.add(d.fileno(), read_d)
-    demux.remove(d.fileno(), read_b)  # not its handler: kept
-    assert len(demux) == 2
-    demux.remove(d.fileno(), read_d)
-    c.send(b"unread")
-    a.send(b"hello")
-    with trio.fail_after(CEILING_S):
-        await ready.wait()
-    assert got == [b"hello"]
-    demux.remove(b.fileno(), read_b)
-    assert len(demux) == 0
-    for s in (a, b, c, d):
-        s.close()

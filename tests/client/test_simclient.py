@@ -30,11 +30,11 @@ import trustme
 from wsproto.events import AcceptConnection, TextMessage
 
 from loadtool import protocol as p
-from loadtool.client.demux import Demux
 from loadtool.client.policies import Backoff, ExponentialBackoff
 from loadtool.client.simclient import DEAD_PEER_CODE, ClientPlan, Dialect, SimClient
 from loadtool.client.stats import ClientStats
 from loadtool.client.transport import Endpoint
+from loadtool.netio.demux import Demux
 from loadtool.results.correlation import decode_text
 from loadtool.results.ledger import Expect, Ledger, LedgerSummary, Receipt
 from loadtool.results.recorder import Recorder

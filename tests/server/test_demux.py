@@ -27,7 +27,7 @@ from wsproto import WSConnection
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from loadtool import protocol as p
-from loadtool.client.demux import Demux
+from loadtool.netio.demux import Demux
 from loadtool.server import hub as hub_module
 from loadtool.server.app import RunningServer
 from loadtool.server.config import Limits

@@ -1,14 +1,15 @@
-"""One reader for every plain-TCP client connection of a worker process.
+"""One reader task for many plain-TCP sockets: the generator's and the server's.
 
-Why: with one reader task per simulated client, each delivery costs a task switch, an
-epoll re-arm and a failed read before the real one, which is more than parsing and
-accounting the message (docs/performance.md). Here one task waits, through trio, on an
-epoll descriptor that holds every registered socket (level-triggered, so nothing needs
-re-arming) and calls each ready connection's handler synchronously: one `read` per ready
-socket and no task switch per delivery. Handlers must not block and must not raise.
+Why: with one reader task per connection, each message costs a task switch, an epoll
+re-arm and a failed read before the real one, which is more than handling the message
+(docs/performance.md). Here one task waits, through trio, on an epoll descriptor that
+holds every registered socket (level-triggered, so nothing needs re-arming) and calls
+each ready socket's handler synchronously: one `read` per ready socket and no task switch
+per message. Handlers must not block and must not raise. Users: the generator's workers
+(client/simclient.py, one demux per worker) and the reference server (server/connection.py).
 
-Linux only (`select.epoll`); elsewhere, and for TLS connections, clients read in their
-own tasks (`Demux.available()` is False and the swarm passes no demux).
+Linux only (`select.epoll`); elsewhere, and for TLS connections, each connection reads in
+its own task (`Demux.available()` is False and no demux is passed).
 """
 
 from __future__ import annotations

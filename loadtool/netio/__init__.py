@@ -1,0 +1,1 @@
+"""Socket plumbing shared by the reference server and the generator (no protocol here)."""
