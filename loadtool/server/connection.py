@@ -154,7 +154,7 @@ class Connection:
         self._hub = hub
         self._store = store
         self._metrics = metrics
-        self._ws = WsConnection(ConnectionType.SERVER)
+        self._ws: WsConnection | None = None  # made when first needed: `_wsproto`
         self._guard = LengthGuard(self._max_bytes)  # sees every byte wsproto sees
         self._simple = True  # wsproto has seen nothing yet: `split_simple` may go first
         self._pending: list[bytes] = []  # frames of this scheduler pass, not yet written
@@ -254,22 +254,22 @@ class Connection:
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake (never blocks). The client has `close_timeout`
         to answer before the TCP connection is dropped."""
-        if self._close_code is not None or self._ws.state is not ConnectionState.OPEN:
+        if self._close_code is not None or not self._ws_open():
             return
         self._close_code = code
         self._metrics.closes[code] += 1
-        self._push(self._ws.send(CloseConnection(code=code, reason=reason)))
+        self._push(self._wsproto().send(CloseConnection(code=code, reason=reason)))
         self._scope.deadline = min(
             self._scope.deadline, trio.current_time() + self._config.close_timeout_s
         )
 
     async def fail(self, reason: str) -> None:
         """Close with 1011 after a server bug broke this connection (bounded, never raises)."""
-        if self._ws.state is not ConnectionState.OPEN or not self._open:
+        if not self._ws_open() or not self._open:
             return
         self._close_code = p.CloseCode.INTERNAL_ERROR
         self._metrics.closes[p.CloseCode.INTERNAL_ERROR] += 1
-        data = self._ws.send(CloseConnection(code=p.CloseCode.INTERNAL_ERROR, reason=reason))
+        data = self._wsproto().send(CloseConnection(code=p.CloseCode.INTERNAL_ERROR, reason=reason))
         with trio.move_on_after(self._config.close_timeout_s, shield=True):
             with contextlib.suppress(
                 trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError
@@ -283,9 +283,21 @@ class Connection:
 
     def ping(self) -> None:
         """Send a WebSocket ping (heartbeat); the pong, like any frame, resets idle time."""
-        if self._ws.state is ConnectionState.OPEN and self._close_code is None:
+        if self._ws_open() and self._close_code is None:
             self.last_ping = trio.current_time()
-            self._push(self._ws.send(Ping(payload=b"hb")))
+            self._push(control_frame(OP_PING, b"hb"))
+
+    def _ws_open(self) -> bool:
+        return self._ws is None or self._ws.state is ConnectionState.OPEN
+
+    def _wsproto(self) -> WsConnection:
+        """wsproto, made when the fast path first leaves it a frame (or at the first
+        close): ~1.7 KB that an idle connection, or one that only sends simple frames,
+        never needs (docs/performance.md, Memory)."""
+        ws = self._ws
+        if ws is None:
+            ws = self._ws = WsConnection(ConnectionType.SERVER)
+        return ws
 
     # --- running -----------------------------------------------------------------------------
 
@@ -400,7 +412,7 @@ class Connection:
         if self._simple:
             data, going_on = self._handle_simple(data)
         if data and going_on:
-            self._ws.receive_data(data)
+            self._wsproto().receive_data(data)
             going_on = self._handle_events()
         if not going_on:
             return False
@@ -456,7 +468,7 @@ class Connection:
         """
         used = 0
         for opcode, payload, end in split_simple(data, self._max_bytes):
-            if self._ws.state is not ConnectionState.OPEN:
+            if not self._ws_open():
                 break  # closing: wsproto's rules from here on
             used = end
             if opcode == OP_TEXT:
@@ -475,12 +487,13 @@ class Connection:
 
     def _handle_events(self) -> bool:
         """Process parsed events; False when the connection is finished reading."""
-        for event in self._ws.events():
+        ws = self._wsproto()
+        for event in ws.events():
             if isinstance(event, TextMessage | BytesMessage):
                 if not self._collect(event):
                     return False
             elif isinstance(event, Ping):
-                self._push(self._ws.send(event.response()))
+                self._push(ws.send(event.response()))
             elif isinstance(event, Pong):
                 pass
             elif isinstance(event, CloseConnection):
@@ -488,12 +501,13 @@ class Connection:
         return True
 
     def _on_close(self, event: CloseConnection) -> bool:
-        state = self._ws.state
+        ws = self._wsproto()
+        state = ws.state
         if state is ConnectionState.REMOTE_CLOSING:
             # The client closed first: answer with its code (RFC 6455 §5.5.1).
             self._close_code = event.code
             self._metrics.closes[event.code] += 1
-            self._push(self._ws.send(event.response()))
+            self._push(ws.send(event.response()))
         elif state is ConnectionState.OPEN:
             # wsproto found a protocol violation and reports the code to fail with.
             if Fault.BAD_CLOSE_CODE in self._config.faults and "opcode" in (event.reason or ""):
