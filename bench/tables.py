@@ -67,8 +67,12 @@ def generator(doc: dict[str, Any]) -> str:
         f"loadtool target <= 10 us/delivery: {_verdict(doc['loadtool_target_met'])}. "
         f"Saturation sweep (1 msg/s per client, one room): one worker sustains "
         f"{fmt(sweep['sustained_deliveries_per_s'])} deliveries/s "
-        f"({sweep['sustained_at_clients']} clients); `saturated` first at "
-        f"{sweep['first_saturated_at_clients']} clients."
+        f"({sweep['sustained_at_clients']} clients); "
+        + (
+            f"`saturated` first at {sweep['first_saturated_at_clients']} clients."
+            if sweep["first_saturated_at_clients"] is not None
+            else "`saturated` never turned true: the sweep's last step, so a lower bound."
+        )
     )
     lines.append("")
     lines.append("| clients | deliveries/s | us/delivery | saturated |")
