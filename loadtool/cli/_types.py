@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from ..units import parse_duration, parse_size
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -46,7 +49,25 @@ DURATION = Duration()
 SIZE = Size()
 
 
-# Options shared by the commands that dial a server (`run`, `fuzz`).
+# Options shared by the commands that dial a server (`run`, `capacity`, `conform`, `fuzz`).
+def targets_option(default: str) -> Callable[[_F], _F]:
+    """`--target URL`, repeatable; `default` says what is dialled without it."""
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="URL",
+        help="ws:// or wss:// URL of the server under test; repeat to spread clients. "
+        f"Default: {default}.",
+    )
+
+
+dialect_option = click.option(
+    "--dialect", type=click.Choice(["v1", "seed"]), help="Override the dialect."
+)
+secret_option = click.option(
+    "--secret", help="Mint tokens with this secret (reference token scheme)."
+)
 insecure_option = click.option(
     "--insecure", is_flag=True, help="wss:// without certificate checks (self-signed servers)."
 )

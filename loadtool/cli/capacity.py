@@ -36,7 +36,14 @@ from ..swarm.embedded import EmbeddedServerError
 from ..swarm.engine import TargetUnreachable
 from ..units import parse_percent
 from ._errors import sole_leaf
-from ._types import DURATION, ca_file_option, insecure_option
+from ._types import (
+    DURATION,
+    ca_file_option,
+    dialect_option,
+    insecure_option,
+    secret_option,
+    targets_option,
+)
 
 EXIT_SLO_NEVER_HELD = 1
 EXIT_INVALID = 2
@@ -66,16 +73,9 @@ DEFAULT_BUDGET = "10m"
     help="Where capacity.json, knee.png, capacity.html and each step's results go. "
     "Default: reports/capacity-<scenario>-<UTC time>/.",
 )
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="URL",
-    help="ws:// or wss:// URL of the server under test (repeat to spread clients). "
-    "Default: the scenario's target, else an embedded reference server per step.",
-)
-@click.option("--dialect", type=click.Choice(["v1", "seed"]), help="Override the dialect.")
-@click.option("--secret", help="Mint tokens with this secret (reference token scheme).")
+@targets_option("the scenario's target, else an embedded reference server per step")
+@dialect_option
+@secret_option
 @insecure_option
 @ca_file_option
 @click.option(
@@ -121,16 +121,13 @@ def capacity(
     (docs/capacity.md): grow the load geometrically, then bisect."""
     try:
         scenario = load_scenario(scenario_file)
-        scenario = scenario.with_overrides(targets=targets or None, dialect=dialect, secret=secret)
-        if insecure or ca_file:
-            scenario = attrs.evolve(
-                scenario,
-                target=attrs.evolve(
-                    scenario.target,
-                    insecure=insecure or scenario.target.insecure,
-                    ca_file=str(ca_file) if ca_file else scenario.target.ca_file,
-                ),
-            )
+        scenario = scenario.with_overrides(
+            targets=targets or None,
+            dialect=dialect,
+            secret=secret,
+            insecure=insecure,
+            ca_file=str(ca_file) if ca_file else None,
+        )
         scenario = _with_search_options(
             scenario,
             vary=vary,

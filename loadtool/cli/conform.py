@@ -31,6 +31,7 @@ from ..conform.target import Target, TargetError, builtin, load_target
 from ..server.config import Limits
 from ..swarm.embedded import EmbeddedOptions, EmbeddedServer, EmbeddedServerError
 from ._errors import sole_leaf
+from ._types import secret_option
 
 EXIT_GATE_FAILED: Final = 1
 EXIT_UNREACHABLE: Final = 3
@@ -109,7 +110,7 @@ class GateSettings:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Target file (YAML): features, tokens, expected failures (docs/conformance.md).",
 )
-@click.option("--secret", help="Mint tokens with this secret (reference token scheme).")
+@secret_option
 @click.option(
     "--cases",
     "patterns",

@@ -27,7 +27,14 @@ from ..swarm.engine import RunSettings, Shard, TargetUnreachable, run_scenario
 from ..swarm.progress import for_stream
 from ..swarm.workers import WorkerFailed, WorkerPlan, run_workers
 from ._errors import sole_leaf
-from ._types import DURATION, ca_file_option, insecure_option
+from ._types import (
+    DURATION,
+    ca_file_option,
+    dialect_option,
+    insecure_option,
+    secret_option,
+    targets_option,
+)
 
 EXIT_THRESHOLD_FAILED = 1
 EXIT_INVALID = 2
@@ -36,16 +43,9 @@ EXIT_UNREACHABLE = 3
 
 @click.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="URL",
-    help="ws:// or wss:// URL of the server under test; repeat to spread clients. "
-    "Default: the scenario's target, else an embedded reference server.",
-)
-@click.option("--dialect", type=click.Choice(["v1", "seed"]), help="Override the dialect.")
-@click.option("--secret", help="Mint tokens with this secret (reference token scheme).")
+@targets_option("the scenario's target, else an embedded reference server")
+@dialect_option
+@secret_option
 @insecure_option
 @ca_file_option
 @click.option(
@@ -122,17 +122,14 @@ def run(
                 faults=tuple(f for f in scenario.faults if not isinstance(f, RestartServerFault)),
             )
         scenario = scenario.with_overrides(
-            targets=targets or None, dialect=dialect, secret=secret, duration=duration, seed=seed
+            targets=targets or None,
+            dialect=dialect,
+            secret=secret,
+            duration=duration,
+            seed=seed,
+            insecure=insecure,
+            ca_file=str(ca_file) if ca_file else None,
         )
-        if insecure or ca_file:
-            scenario = attrs.evolve(
-                scenario,
-                target=attrs.evolve(
-                    scenario.target,
-                    insecure=insecure or scenario.target.insecure,
-                    ca_file=str(ca_file) if ca_file else scenario.target.ca_file,
-                ),
-            )
     except ScenarioError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_INVALID)

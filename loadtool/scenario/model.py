@@ -926,12 +926,16 @@ class Scenario:
         secret: str | None = None,
         duration: float | None = None,
         seed: int | None = None,
+        insecure: bool = False,
+        ca_file: str | None = None,
     ) -> Scenario:
         """A copy with command-line overrides applied, validated again.
 
         `targets` replaces the target URLs (an empty sequence: the embedded server).
-        `secret` sets token minting with that secret. `duration` (seconds) rescales every
-        phase and every fault time by new/old total, keeping the scenario's shape.
+        `secret` sets token minting with that secret. `insecure` (only ever turns
+        certificate checks off) and `ca_file` override the target's wss:// settings.
+        `duration` (seconds) rescales every phase and every fault time by new/old total,
+        keeping the scenario's shape.
 
         Raises:
             ScenarioError: naming the key (`target.urls[0]`, `duration`, ...) that is wrong.
@@ -944,6 +948,10 @@ class Scenario:
             target_changes["dialect"] = dialect
         if secret is not None:
             target_changes["auth"] = build_under("target.auth", Auth, secret=secret)
+        if insecure:
+            target_changes["insecure"] = True
+        if ca_file is not None:
+            target_changes["ca_file"] = ca_file
         if target_changes:
             changes["target"] = build_under("target", attrs.evolve, self.target, **target_changes)
         if duration is not None:

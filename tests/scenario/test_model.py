@@ -440,6 +440,13 @@ def test_with_overrides_targets_dialect_secret_seed() -> None:
     assert s.with_overrides(targets=[]).target.embedded
 
 
+def test_with_overrides_tls_settings() -> None:
+    s = scenario().with_overrides(insecure=True, ca_file="/etc/ca.pem")
+    assert (s.target.insecure, s.target.ca_file) == (True, "/etc/ca.pem")
+    # insecure=False only leaves the scenario's own setting (it never turns checks back on)
+    assert s.with_overrides(insecure=False).target.insecure
+
+
 def test_with_overrides_nothing_is_equal() -> None:
     s = storm()
     assert s.with_overrides() == s
